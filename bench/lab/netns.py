@@ -123,7 +123,7 @@ def run_in(name: str, fn: Callable[[], T]) -> T:
 
     def target() -> None:
         try:
-            netns.setns(name)
+            netns.setns(name, flags=0)  # flags=0: never create a namespace by entering it
             result["value"] = fn()
         except BaseException as exc:  # re-raised in the caller's thread
             result["error"] = exc
@@ -138,7 +138,7 @@ def run_in(name: str, fn: Callable[[], T]) -> T:
 
 def _enter(name: str) -> Callable[[], None]:
     def preexec() -> None:
-        netns.setns(name)
+        netns.setns(name, flags=0)
         os.setpgrp()  # its own process group, so a Ctrl-C on the terminal reaches only the bench
 
     return preexec
@@ -176,7 +176,10 @@ def sysctl(name: str, key: str, value: str | int) -> None:
 @contextmanager
 def ipr(name: str) -> Iterator[NetNS]:
     """A pyroute2 netlink handle bound to the namespace."""
-    handle = NetNS(name)
+    if not exists(name):
+        # NetNS would create a missing namespace; a typo must not leave a stray one behind.
+        raise HostError(f"network namespace {name!r} does not exist", fix="is the lab up? `skybench lab status`")
+    handle = NetNS(name, flags=0)
     try:
         yield handle
     finally:

@@ -51,6 +51,7 @@ class Ledger:
     owner_start: float | None = None
     created_at: float = field(default_factory=time.time)
     objects: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)  # what the lab is, for `lab status`
 
     def __post_init__(self) -> None:
         if self.owner_start is None:
@@ -69,6 +70,7 @@ class Ledger:
             "owner_start": self.owner_start,
             "created_at": self.created_at,
             "objects": self.objects,
+            "meta": self.meta,
         }
         # Write-then-rename so a crash mid-write never leaves a ledger that cannot be read.
         fd, tmp = tempfile.mkstemp(dir=STATE_DIR, prefix=f".{self.prefix}.")
@@ -87,6 +89,7 @@ class Ledger:
             owner_start=data.get("owner_start"),
             created_at=data.get("created_at", 0.0),
             objects=data.get("objects", []),
+            meta=data.get("meta", {}),
         )
 
     # -- recording ------------------------------------------------------------------------------
@@ -192,10 +195,13 @@ class CleanReport:
     skipped_live: list[str] = field(default_factory=list)
 
 
-def clean_stale(*, include_live: bool = False) -> CleanReport:
-    """Remove what labs whose owner died left behind, and namespaces no ledger claims.
+def clean_stale(*, include_live: bool = False, sweep_unclaimed: bool = False) -> CleanReport:
+    """Remove what labs whose owner died left behind.
 
     With include_live, also tear down labs whose owner still runs (`skybench lab clean --all`).
+    With sweep_unclaimed, also remove namespaces named like a lab's that no ledger claims (a
+    ledger is written before anything is created, so these only appear when a ledger was lost;
+    only the explicit `skybench lab clean` does this, never a lab that is starting).
     """
     report = CleanReport()
     with _cleanup_lock():
@@ -207,7 +213,7 @@ def clean_stale(*, include_live: bool = False) -> CleanReport:
                 continue
             report.labs.append(ledger.prefix)
             report.removed.extend(ledger.teardown())
-        for name in netns.list_names():
+        for name in netns.list_names() if sweep_unclaimed else []:
             match = NS_NAME_RE.match(name)
             if match and match.group(1) not in live_prefixes:
                 netns.remove(name)

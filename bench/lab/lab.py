@@ -1,0 +1,204 @@
+"""The Lab object: an embedded lab you open as a context manager (or a pytest fixture).
+
+    with Lab() as lab:                      # the embedded lab, default WANs
+        lab.run_in("passengers", fn)        # code with sockets inside the passengers' LAN
+        lab.popen("ground", ["iperf3", "-s"], name="iperf3")
+
+Whatever it creates is in its ledger before it exists, and is removed on exit, on Ctrl-C, on
+SIGTERM, and after a SIGKILL by the next lab that starts (or `skybench lab clean`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType, TracebackType
+from typing import Any, TypeVar
+
+import psutil
+
+from bench.errors import BenchError
+from bench.lab import addressing, netns
+from bench.lab.labfile import load_lab
+from bench.lab.model import LabConfig
+from bench.lab.state import Ledger, clean_stale, new_prefix
+from bench.lab.topology import TopologyPlan, WanPath, build_topology, plan_topology
+from bench.steps import step
+
+log = logging.getLogger("skybench.lab")
+T = TypeVar("T")
+
+
+def _sigterm_to_exit(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM's default action kills the process without running `finally` blocks; turn it into
+    # SystemExit so the lab's teardown runs exactly as on a normal exit.
+    if os.getpid() != _sigterm_owner:
+        # A forked helper (pyroute2 forks short-lived children and SIGTERMs them) inherits this
+        # handler and a copy of the stack; it must die quietly, not unwind into a teardown.
+        os._exit(128 + signum)
+    raise SystemExit(128 + signum)
+
+
+_sigterm_owner = os.getpid()
+
+
+class Lab:
+    """One embedded lab: its namespaces, wires, addresses and processes."""
+
+    def __init__(self, config: LabConfig | None = None, *, prefix: str | None = None) -> None:
+        self.config = config if config is not None else load_lab(None)
+        if self.config.kind != "embedded":
+            raise BenchError(
+                f"lab {self.config.name!r} is kind {self.config.kind!r}; this version builds only "
+                "embedded labs (real equipment attaches through the device drivers, issue 6)",
+                where=str(getattr(self.config, "source", None) or "lab file"),
+                fix="use `kind: embedded` or leave --lab out to run on the embedded lab",
+            )
+        self.prefix = prefix or new_prefix()
+        wans = sorted(self.config.wans, key=lambda w: w.priority)
+        if len(wans) > addressing.MAX_WANS:
+            raise BenchError(f"the embedded lab holds at most {addressing.MAX_WANS} WANs, the lab file has {len(wans)}")
+        self.plan: TopologyPlan = plan_topology(
+            self.prefix,
+            [
+                WanPath(w.name, w.kind, w.provider, w.priority, w.link.backend, addressing.wan_addresses(i))
+                for i, w in enumerate(wans)
+            ],
+        )
+        self.ledger = Ledger(prefix=self.prefix)
+        self._is_up = False
+        self._previous_sigterm: Any = None
+
+    # -- life cycle -----------------------------------------------------------------------------
+    def up(self) -> Lab:
+        if self._is_up:
+            return self
+        stale = clean_stale()
+        if stale.removed:
+            log.warning("removed leftovers of earlier labs: %s", ", ".join(stale.removed))
+        self._trap_sigterm()
+        # A lab opened without `with` is still removed when the interpreter exits (normally, on
+        # Ctrl-C, or on SIGTERM, which the trap turns into SystemExit).
+        atexit.register(self.down)
+        self.ledger.meta = {
+            "name": self.config.name,
+            "kind": self.config.kind,
+            "source": str(getattr(self.config, "source", None) or "built-in embedded lab"),
+            "roles": {role: self.plan.ns(role) for role in self.plan.roles},
+            "wans": [w.name for w in self.plan.wans],
+        }
+        self.ledger.save()
+        try:
+            with step("lab up", prefix=self.prefix, lab=self.config.name):
+                build_topology(self.plan, self.ledger)
+                self._attach_links()
+        except BaseException:
+            self.down()
+            raise
+        self._is_up = True
+        return self
+
+    def down(self) -> list[str]:
+        if os.getpid() != self.ledger.owner_pid:
+            return []  # a forked child's copy of this object owns nothing
+        with step("lab down", prefix=self.prefix):
+            removed = self.ledger.teardown()
+        self._is_up = False
+        self._restore_sigterm()
+        atexit.unregister(self.down)
+        return removed
+
+    def __enter__(self) -> Lab:
+        return self.up()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.down()
+
+    def _trap_sigterm(self) -> None:
+        global _sigterm_owner
+        if threading.current_thread() is threading.main_thread():
+            _sigterm_owner = os.getpid()
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_exit)
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    def _attach_links(self) -> None:
+        # Until the link emulator is attached, each sky namespace passes frames through a plain
+        # kernel bridge: the emulated link with no impairment.
+        for wan in self.plan.wans:
+            with step("sky link pass-through", wan=wan.name):
+                with netns.ipr(self.plan.ns(wan.sky_role)) as ipr:
+                    ipr.link("add", ifname="br0", kind="bridge")
+                    br = ipr.link_lookup(ifname="br0")[0]
+                    for ifname in ("term", "gnd"):
+                        ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], master=br)
+                    ipr.link("set", index=br, state="up")
+
+    # -- using the lab --------------------------------------------------------------------------
+    @property
+    def roles(self) -> list[str]:
+        return self.plan.roles
+
+    def ns(self, role: str) -> str:
+        """The namespace name of a role ("router", "ground", "sky-oneweb", ...)."""
+        if role not in self.plan.roles:
+            raise BenchError(f"the lab has no {role!r}; it has: {', '.join(self.plan.roles)}")
+        return self.plan.ns(role)
+
+    def run_in(self, role: str, fn: Callable[[], T]) -> T:
+        return netns.run_in(self.ns(role), fn)
+
+    def popen(self, role: str, argv: Sequence[str], *, name: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start a process inside a role's namespace; the ledger owns it from now on."""
+        with step("start process", role=role, name=name, argv=" ".join(argv)):
+            proc = netns.popen(self.ns(role), argv, **kwargs)
+            self.ledger.record("process", pid=proc.pid, name=name, role=role, start=psutil.Process(proc.pid).create_time())
+        return proc
+
+    def status(self) -> dict[str, Any]:
+        return lab_status(self.ledger)
+
+
+def lab_status(ledger: Ledger) -> dict[str, Any]:
+    """Namespaces, interfaces and addresses of a lab, read from the kernel (for `lab status`)."""
+    namespaces: dict[str, Any] = {}
+    for entry in ledger.objects:
+        if entry["kind"] != "netns" or not netns.exists(entry["name"]):
+            continue
+        interfaces = []
+        with netns.ipr(entry["name"]) as ipr:
+            addrs: dict[int, list[str]] = {}
+            for a in ipr.get_addr(family=2):
+                addrs.setdefault(a["index"], []).append(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+            for link in ipr.get_links():
+                interfaces.append(
+                    {
+                        "name": link.get_attr("IFLA_IFNAME"),
+                        "kind": (link.get_attr("IFLA_LINKINFO") or {}).get_attr("IFLA_INFO_KIND") if link.get_attr("IFLA_LINKINFO") else None,
+                        "state": link.get_attr("IFLA_OPERSTATE"),
+                        "mac": link.get_attr("IFLA_ADDRESS"),
+                        "addresses": addrs.get(link["index"], []),
+                    }
+                )
+        namespaces[entry.get("role", entry["name"])] = {"namespace": entry["name"], "interfaces": interfaces}
+    processes = [
+        {"pid": e["pid"], "name": e.get("name"), "role": e.get("role")}
+        for e in ledger.objects
+        if e["kind"] == "process"
+    ]
+    return {
+        "prefix": ledger.prefix,
+        "owner_pid": ledger.owner_pid,
+        "alive": ledger.owner_alive(),
+        "meta": ledger.meta,
+        "namespaces": namespaces,
+        "processes": processes,
+    }

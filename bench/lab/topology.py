@@ -1,0 +1,170 @@
+"""The embedded lab's topology: which namespaces, which links between them, which addresses.
+
+    passengers ─┐                 ┌─ term-<wan> ── sky-<wan> ─┐
+                ├── router (DUT) ─┤  (terminal)    (link      ├── ground
+    ops ────────┘                 └─ ...           emulator)  ┘   (servers, gateways)
+
+The plan (`TopologyPlan`) is pure data, computed from the lab file; `build_topology` makes it real
+with pyroute2, writing each namespace into the cleanup ledger before creating it. No link ever
+touches the root namespace: veth pairs are created inside a lab namespace with their peer placed
+straight into another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv4Network
+
+from bench.lab import addressing, netns
+from bench.lab.state import Ledger
+from bench.steps import step
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    role: str  # namespace role, e.g. "router"
+    ifname: str
+    address: IPv4Interface | None = None
+
+
+@dataclass(frozen=True)
+class Wire:
+    """A veth pair between two namespaces."""
+
+    a: Endpoint
+    b: Endpoint
+
+
+@dataclass(frozen=True)
+class Route:
+    role: str
+    dst: IPv4Network | str  # "default" or a network
+    via: str
+
+
+@dataclass(frozen=True)
+class WanPath:
+    name: str
+    kind: str
+    provider: str
+    priority: int
+    backend: str  # the lab file's request: auto | netem | userspace
+    addresses: addressing.WanAddresses
+
+    @property
+    def terminal_role(self) -> str:
+        return f"term-{self.name}"
+
+    @property
+    def sky_role(self) -> str:
+        return f"sky-{self.name}"
+
+
+@dataclass
+class TopologyPlan:
+    prefix: str
+    wans: list[WanPath]
+    wires: list[Wire] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    forwarding_roles: list[str] = field(default_factory=list)
+    ground_addresses: list[IPv4Interface] = field(default_factory=list)
+
+    @property
+    def roles(self) -> list[str]:
+        return (
+            ["passengers", "ops", "router"]
+            + [w.terminal_role for w in self.wans]
+            + [w.sky_role for w in self.wans]
+            + ["ground"]
+        )
+
+    def ns(self, role: str) -> str:
+        return f"{self.prefix}-{role}"
+
+
+# Interface names inside the sky namespaces: the link emulator bridges these two.
+SKY_TERMINAL_SIDE = "term"
+SKY_GROUND_SIDE = "gnd"
+
+
+def plan_topology(prefix: str, wans: list[WanPath]) -> TopologyPlan:
+    """Lay out the embedded lab for the given WANs (already ordered by priority)."""
+    plan = TopologyPlan(prefix=prefix, wans=wans)
+    a = addressing
+    plan.wires += [
+        Wire(Endpoint("passengers", "wifi0", a.PASSENGER_PROBE), Endpoint("router", "lan-pass", a.ROUTER_PASSENGER)),
+        Wire(Endpoint("ops", "ops0", a.OPS_PROBE), Endpoint("router", "lan-ops", a.ROUTER_OPS)),
+    ]
+    plan.routes += [
+        Route("passengers", "default", str(a.ROUTER_PASSENGER.ip)),
+        Route("ops", "default", str(a.ROUTER_OPS.ip)),
+    ]
+    plan.forwarding_roles = ["router"] + [w.terminal_role for w in wans]
+    plan.ground_addresses = [a.GROUND_SERVER]
+    for wan in wans:
+        ad = wan.addresses
+        plan.wires += [
+            Wire(Endpoint("router", f"wan-{wan.name}", ad.router), Endpoint(wan.terminal_role, "lan0", ad.terminal_lan)),
+            Wire(Endpoint(wan.terminal_role, "sat0", ad.terminal_sky), Endpoint(wan.sky_role, SKY_TERMINAL_SIDE)),
+            Wire(Endpoint(wan.sky_role, SKY_GROUND_SIDE), Endpoint("ground", f"gw-{wan.name}", ad.gateway)),
+        ]
+        plan.routes += [
+            # The terminal hands everything to its ground gateway and the train's LANs to the router.
+            Route(wan.terminal_role, "default", str(ad.gateway.ip)),
+            Route(wan.terminal_role, a.ONBOARD, str(ad.router.ip)),
+            # A per-WAN probe target, reachable only through this WAN (health probes use it).
+            Route("router", IPv4Network(f"{ad.probe_target}/32"), str(ad.terminal_lan.ip)),
+            Route("ground", ad.router.network, str(ad.terminal_sky.ip)),
+        ]
+        plan.ground_addresses.append(IPv4Interface(f"{ad.probe_target}/32"))
+    primary = wans[0].addresses
+    # Static routing through the highest-priority WAN; the reference router's policy routing and
+    # failover replace the router's default route when it runs.
+    plan.routes += [
+        Route("router", "default", str(primary.terminal_lan.ip)),
+        Route("ground", a.ONBOARD, str(primary.terminal_sky.ip)),
+    ]
+    return plan
+
+
+def build_topology(plan: TopologyPlan, ledger: Ledger) -> None:
+    """Create the namespaces, wires, addresses and routes of the plan."""
+    with step("create namespaces", prefix=plan.prefix, count=len(plan.roles)):
+        for role in plan.roles:
+            name = plan.ns(role)
+            ledger.record("netns", name=name, role=role)
+            netns.create(name)
+            with netns.ipr(name) as ipr:
+                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    with step("wire namespaces", wires=len(plan.wires)):
+        for wire in plan.wires:
+            _make_wire(plan, wire)
+    with step("ground addresses"):
+        # On the ground's loopback, as host addresses: kernels without the dummy module (like
+        # this one) still have lo, and each server address is reachable on every gateway port.
+        with netns.ipr(plan.ns("ground")) as ipr:
+            idx = ipr.link_lookup(ifname="lo")[0]
+            for address in plan.ground_addresses:
+                ipr.addr("add", index=idx, address=str(address.ip), prefixlen=32)
+    with step("enable forwarding", roles=",".join(plan.forwarding_roles)):
+        for role in plan.forwarding_roles:
+            netns.sysctl(plan.ns(role), "net.ipv4.ip_forward", 1)
+    with step("routes", count=len(plan.routes)):
+        for route in plan.routes:
+            with netns.ipr(plan.ns(route.role)) as ipr:
+                if route.dst == "default":
+                    ipr.route("replace", dst="0.0.0.0/0", gateway=route.via)
+                else:
+                    ipr.route("replace", dst=str(route.dst), gateway=route.via)
+
+
+def _make_wire(plan: TopologyPlan, wire: Wire) -> None:
+    a_ns, b_ns = plan.ns(wire.a.role), plan.ns(wire.b.role)
+    with netns.ipr(a_ns) as ipr:
+        ipr.link("add", ifname=wire.a.ifname, kind="veth", peer={"ifname": wire.b.ifname, "net_ns_fd": b_ns})
+    for ns_name, end in ((a_ns, wire.a), (b_ns, wire.b)):
+        with netns.ipr(ns_name) as ipr:
+            idx = ipr.link_lookup(ifname=end.ifname)[0]
+            if end.address is not None:
+                ipr.addr("add", index=idx, address=str(end.address.ip), prefixlen=end.address.network.prefixlen)
+            ipr.link("set", index=idx, state="up")

@@ -21,6 +21,21 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from bench import __version__
+
+        console.print(f"skybench {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="print the version and exit"),
+) -> None:
+    """Hardware-in-the-loop test bench for satellite Wi-Fi on passenger trains."""
+
+
 def _register() -> None:
     # Imported here so that each module can import `app`/`console` from this one.
     from bench.cli import doctor, lab, run  # noqa: F401

@@ -475,3 +475,10 @@ def test_any_structure_gives_a_lab_or_a_lab_file_error(data: dict[str, object]) 
         assert re.search(r"fuzz\.yaml(:\d+)?: ", str(error)), str(error)
     else:
         assert isinstance(lab, LabConfig)
+
+
+def test_keys_yaml_does_not_read_as_text_are_located() -> None:
+    with pytest.raises(LabFileProblems) as caught:
+        parse_lab("kind: embedded\nyes: 1\ndut:\n  8080: ssh\n", "keys.yaml")
+    assert [(p.line, p.field) for p in caught.value.problems] == [(2, "yes"), (4, "dut.8080")]
+    assert "read 'yes' as a boolean" in str(caught.value) and "read '8080' as a number" in str(caught.value)

@@ -176,7 +176,8 @@ def _check_root(root: Node | None, label: str) -> None:
 def _syntax_error(exc: yaml.MarkedYAMLError, label: str) -> LabFileError:
     mark = exc.problem_mark or exc.context_mark
     where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
-    what = f"YAML syntax error: {exc.problem or exc.context}"
+    syntax = isinstance(exc, (yaml.scanner.ScannerError, yaml.parser.ParserError, yaml.composer.ComposerError))
+    what = f"YAML {'syntax error' if syntax else 'error'}: {exc.problem or exc.context}"
     if exc.context and exc.problem and exc.context_mark:
         what += f" ({exc.context} at line {exc.context_mark.line + 1})"
     return LabFileError(
@@ -234,6 +235,7 @@ class _NodeWalk:
         self.positions: dict[Loc, _Position] = {}
         self.problems: list[LabFileProblem] = []
         self.secret_locs: list[Loc] = []
+        self.bad_key_locs: set[Loc] = set()
         self._visited: set[int] = set()
         self._key_constructor = yaml.constructor.SafeConstructor()
 
@@ -255,10 +257,19 @@ class _NodeWalk:
                 continue
             line = _line(key_node)
             if not isinstance(key_node, ScalarNode):
-                self._add(line, dotted(loc) if loc else "(top level)", "a field name must be a plain word, not a list or mapping")
+                self._add(line, dotted(loc), "a field name must be a plain word, not a list or mapping")
                 continue
             key = self._key_constructor.construct_object(key_node)
             child = loc + (key,)
+            if not isinstance(key, str):  # e.g. 'yes:' or '8080:'; pydantic's own report is skipped
+                self.bad_key_locs.add(child)
+                self._add(
+                    line,
+                    f"{dotted(loc)}.{key_node.value}" if loc else str(key_node.value),
+                    f"field names must be text, but YAML read {_clip(key_node.value)!r} as "
+                    f"{_type_word(key)}; put it in quotes or correct the name",
+                )
+                continue
             if key in first_line:
                 self._add(
                     line,
@@ -301,6 +312,8 @@ class _NodeWalk:
                     full = loc + problem.loc
                     problems.append(LabFileProblem(self.label, self.line_for(full), dotted(full), problem.message))
                 continue
+            if error["type"] == "invalid_key" and loc in self.bad_key_locs:
+                continue
             at_key = error["type"] in ("extra_forbidden", "invalid_key")
             problems.append(
                 LabFileProblem(self.label, self.line_for(loc, at_key=at_key), dotted(loc), self._message(error, loc))
@@ -316,12 +329,7 @@ class _NodeWalk:
         if kind == "extra_forbidden":
             return _unknown_field(loc)
         if kind == "invalid_key":
-            position = self.positions.get(loc)
-            raw = position.node.value if position and isinstance(position.node, ScalarNode) else value
-            return (
-                f"field names must be text, but YAML read {_clip(raw)!r} as {_type_word(value)}; "
-                "put it in quotes or correct the name"
-            )
+            return f"field names must be text, got {_show(value)}; put it in quotes or correct the name"
         if kind == "missing":
             allowed = _allowed_values(annotation)
             return "required field is missing" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
@@ -357,7 +365,8 @@ class _NodeWalk:
         if kind == "list_type":
             return f"expected a list (lines starting with '- '), got {shown}"
         if kind in ("tuple_type", "too_short", "too_long"):
-            return f"expected [min, max] (two numbers), got {shown}"
+            got = f"{len(value)} items" if isinstance(value, (list, tuple)) else shown
+            return f"expected [min, max] (two numbers), got {got}"
         if kind in ("path_type", "path_parsing"):
             return f"expected a file path, got {shown}"
         return f"{error['msg']} (got {shown})"

@@ -482,3 +482,9 @@ def test_keys_yaml_does_not_read_as_text_are_located() -> None:
         parse_lab("kind: embedded\nyes: 1\ndut:\n  8080: ssh\n", "keys.yaml")
     assert [(p.line, p.field) for p in caught.value.problems] == [(2, "yes"), (4, "dut.8080")]
     assert "read 'yes' as a boolean" in str(caught.value) and "read '8080' as a number" in str(caught.value)
+
+
+def test_absurd_nesting_is_a_lab_file_error() -> None:
+    with pytest.raises(LabFileError) as caught:
+        parse_lab("wans: " + "[" * 5000 + "]" * 5000 + "\n", "deep.yaml")
+    assert "deep.yaml" in str(caught.value) and "too deeply" in str(caught.value)

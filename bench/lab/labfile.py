@@ -139,6 +139,8 @@ def _parse(text: str, label: str, *, base_dir: Path) -> LabConfig:
         ) from None
     except yaml.YAMLError as exc:  # any other PyYAML complaint, still without a traceback
         raise LabFileError(f"YAML error: {exc}", where=label, fix="check the file is valid YAML") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise _too_deep(label) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -151,9 +153,19 @@ def _parse(text: str, label: str, *, base_dir: Path) -> LabConfig:
         lab = LabConfig.model_validate(data, context={LAB_DIR_CONTEXT: base_dir})
     except ValidationError as exc:
         problems += walk.translate(exc.errors(include_url=False))
+    except RecursionError:
+        raise _too_deep(label) from None
     if problems or lab is None:
         raise LabFileProblems(label, _sorted_unique(problems), fix=_fix_hint(label, walk))
     return lab
+
+
+def _too_deep(label: str) -> LabFileError:
+    return LabFileError(
+        "the file nests lists or mappings too deeply to be a lab file",
+        where=label,
+        fix=f"a lab file nests at most a few levels; {DOCS_HINT}",
+    )
 
 
 def _check_root(root: Node | None, label: str) -> None:

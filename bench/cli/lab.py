@@ -40,6 +40,8 @@ def _print_status(status: dict[str, Any]) -> None:
         ]
         table.add_row(role, info["namespace"], "\n".join(ifaces))
     console.print(table)
+    for wan, backend in meta.get("links", {}).items():
+        console.print(f"  sky link {wan}: {backend} backend")
     for proc in status["processes"]:
         console.print(f"  process {proc['pid']} {proc['name']} in {proc['role']}")
 

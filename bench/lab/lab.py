@@ -27,7 +27,8 @@ from bench.lab import addressing, netns
 from bench.lab.labfile import load_lab
 from bench.lab.model import LabConfig
 from bench.lab.state import Ledger, clean_stale, new_prefix
-from bench.lab.topology import TopologyPlan, WanPath, build_topology, plan_topology
+from bench.lab.topology import SKY_GROUND_SIDE, SKY_TERMINAL_SIDE, TopologyPlan, WanPath, build_topology, plan_topology
+from bench.link import EmulatedLink, open_link
 from bench.steps import step
 
 log = logging.getLogger("skybench.lab")
@@ -73,6 +74,7 @@ class Lab:
         self.ledger = Ledger(prefix=self.prefix)
         self._is_up = False
         self._previous_sigterm: Any = None
+        self.links: dict[str, EmulatedLink] = {}
 
     # -- life cycle -----------------------------------------------------------------------------
     def up(self) -> Lab:
@@ -97,6 +99,8 @@ class Lab:
             with step("lab up", prefix=self.prefix, lab=self.config.name):
                 build_topology(self.plan, self.ledger)
                 self._attach_links()
+                self.ledger.meta["links"] = {name: link.backend_name for name, link in self.links.items()}
+                self.ledger.save()
         except BaseException:
             self.down()
             raise
@@ -107,6 +111,12 @@ class Lab:
         if os.getpid() != self.ledger.owner_pid:
             return []  # a forked child's copy of this object owns nothing
         with step("lab down", prefix=self.prefix):
+            for link in self.links.values():
+                try:
+                    link.close()
+                except Exception as exc:  # noqa: BLE001 - the namespace teardown below still removes it
+                    log.warning("closing %s failed: %s", link.name, exc)
+            self.links.clear()
             removed = self.ledger.teardown()
         self._is_up = False
         self._restore_sigterm()
@@ -131,16 +141,18 @@ class Lab:
             self._previous_sigterm = None
 
     def _attach_links(self) -> None:
-        # Until the link emulator is attached, each sky namespace passes frames through a plain
-        # kernel bridge: the emulated link with no impairment.
+        """Put an emulated link in each sky namespace (unimpaired until a test or trace sets it)."""
         for wan in self.plan.wans:
-            with step("sky link pass-through", wan=wan.name):
-                with netns.ipr(self.plan.ns(wan.sky_role)) as ipr:
-                    ipr.link("add", ifname="br0", kind="bridge")
-                    br = ipr.link_lookup(ifname="br0")[0]
-                    for ifname in ("term", "gnd"):
-                        ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], master=br)
-                    ipr.link("set", index=br, state="up")
+            link = open_link(self.plan.ns(wan.sky_role), SKY_TERMINAL_SIDE, SKY_GROUND_SIDE, backend=wan.backend)  # type: ignore[arg-type]
+            self.links[wan.name] = link
+            for direction, pid in link.pids().items():
+                self.ledger.record("process", pid=pid, name=f"link engine {wan.name} {direction}", role=wan.sky_role, start=psutil.Process(pid).create_time())
+
+    def link(self, wan: str) -> EmulatedLink:
+        """The emulated sky link of a WAN."""
+        if wan not in self.links:
+            raise BenchError(f"the lab has no WAN {wan!r}; it has: {', '.join(self.links) or 'none up'}")
+        return self.links[wan]
 
     # -- using the lab --------------------------------------------------------------------------
     @property

@@ -109,3 +109,39 @@ def tcp_echo_rtts(ns: str, dst: str, port: int = 7007, *, count: int = 5, source
         return rtts
 
     return netns.run_in(ns, probe)
+
+
+def udp_echo_rtts(
+    ns: str, dst: str, port: int = 7007, *, count: int = 10, interval_s: float = 0.01, timeout_s: float = 1.0, source: str | None = None
+) -> list[float | None]:
+    """Send `count` numbered UDP probes from inside `ns`; RTT in seconds per probe, None if lost."""
+
+    def probe() -> list[float | None]:
+        sent: dict[int, float] = {}
+        rtts: dict[int, float] = {}
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            if source:
+                s.bind((source, 0))
+            s.setblocking(False)
+            deadline = None
+            i = 0
+            while True:
+                now = time.perf_counter()
+                if i < count and (not sent or now - max(sent.values()) >= interval_s):
+                    sent[i] = now
+                    s.sendto(i.to_bytes(4, "big") + b"skybench-probe", (dst, port))
+                    i += 1
+                    if i == count:
+                        deadline = now + timeout_s
+                try:
+                    data, _ = s.recvfrom(2048)
+                    seq = int.from_bytes(data[:4], "big")
+                    if seq in sent and seq not in rtts:
+                        rtts[seq] = time.perf_counter() - sent[seq]
+                except BlockingIOError:
+                    time.sleep(0.0005)
+                if deadline is not None and (time.perf_counter() > deadline or len(rtts) == count):
+                    break
+        return [rtts.get(k) for k in range(count)]
+
+    return netns.run_in(ns, probe)

@@ -33,11 +33,12 @@ def _print_status(status: dict[str, Any]) -> None:
     table.add_column("namespace")
     table.add_column("interfaces (addresses)")
     for role, info in status["namespaces"].items():
-        ifaces = [
-            f"{i['name']}" + (f" {' '.join(i['addresses'])}" if i["addresses"] else "") + (f" [{i['kind']}]" if i["kind"] else "")
-            for i in info["interfaces"]
-            if i["name"] != "lo"
-        ]
+        ifaces = []
+        for i in info["interfaces"]:
+            addresses = [a for a in i["addresses"] if not a.startswith("127.")]
+            if i["name"] == "lo" and not addresses:
+                continue  # every namespace has a loopback; show it only when it serves lab addresses
+            ifaces.append(i["name"] + (f" {' '.join(addresses)}" if addresses else "") + (f" [{i['kind']}]" if i["kind"] else ""))
         table.add_row(role, info["namespace"], "\n".join(ifaces))
     console.print(table)
     for wan, backend in meta.get("links", {}).items():

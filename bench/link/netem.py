@@ -74,6 +74,11 @@ class netem_options(nla):  # noqa: N801 - netlink message classes follow pyroute
 class netem_tcmsg(tcmsg):  # noqa: N801
     """A tcmsg whose TCA_OPTIONS is encoded as netem_options."""
 
+    # pyroute2 compiles an nla_map once per class and marks it in a class attribute that a
+    # subclass would inherit: once plain tcmsg has been used, this class would silently encode
+    # with tcmsg's map (pyroute2's own netem options). Start this class uncompiled.
+    _nlmsg_base__compiled_nla = False
+
     nla_map = (
         ("TCA_UNSPEC", "none"),
         ("TCA_KIND", "asciiz"),

@@ -11,7 +11,7 @@ import pytest
 from bench.lab import netns
 from bench.link import open_link
 from bench.link.probe import udp_probes
-from bench.link.testbed import testbed
+from bench.link.testbed import testbed as build_testbed
 
 pytestmark = pytest.mark.lab
 
@@ -27,7 +27,7 @@ def _alive(pid: int) -> bool:
 def test_update_at_100hz_with_traffic_then_nothing_left(backend: str) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    with testbed() as bed:
+    with build_testbed() as bed:
         names = (bed.host_a, bed.sky, bed.host_b)
         with open_link(bed.sky, bed.term_if, bed.gnd_if, backend=backend) as link:  # type: ignore[arg-type]
             pids = list(link.pids().values())
@@ -66,7 +66,7 @@ def test_engine_dies_with_its_parent(backend: str) -> None:
     import subprocess
     import sys
 
-    with testbed() as bed:
+    with build_testbed() as bed:
         code = (
             "import sys, time\n"
             "from bench.link import open_link\n"

@@ -7,10 +7,16 @@ import pytest
 from bench.errors import BenchError
 from bench.link.backend import kernel_has_netem, select_backend
 from bench.link.model import Impairment
+from pyroute2.netlink.rtnl.tcmsg import tcmsg
+
 from bench.link.netem import NETEM_HANDLE, U32_MAX, netem_options_for, netem_tcmsg
 
 
 def roundtrip(imp: Impairment):  # type: ignore[no-untyped-def]
+    # Plain tcmsg used first (as kernel_has_netem does) must not change how netem_tcmsg encodes.
+    plain = tcmsg()
+    plain["attrs"] = [["TCA_KIND", "netem"]]
+    plain.encode()
     msg = netem_tcmsg()
     msg["index"] = 7
     msg["handle"] = NETEM_HANDLE

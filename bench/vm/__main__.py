@@ -7,12 +7,21 @@ Example (the netem conformance tests against a real kernel netem):
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 from bench.errors import BenchError
 from bench.vm.initramfs import MARKER
 from bench.vm.runner import GUEST_CPUS, netem_vm_available, run_in_vm
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         elif showing:
             print(line, flush=True)
 
+    # A SIGTERM (CI job timeout, `kill`) unwinds like Ctrl-C, so the VM and temp files go too.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         result = run_in_vm(
             command, cwd=args.cwd.resolve(), timeout_s=args.timeout, share_dir=args.share,
@@ -55,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: the VM was stopped", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("terminated: the VM was stopped", file=sys.stderr)
+        return 143
     if args.quiet:
         sys.stdout.write(result.output)
     boot = f"{result.boot_s:.1f} s to init, " if result.boot_s is not None else ""

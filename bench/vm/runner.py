@@ -9,6 +9,7 @@ does reaches the host's network.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import secrets
@@ -24,6 +25,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from bench.errors import BenchError, HostError
 from bench.vm.initramfs import (
     CONTROL_DIR_PREFIX, HOSTROOT_TAG, MARKER, SHARE_TAG, build_initramfs, find_static_busybox,
@@ -38,6 +41,9 @@ GUEST_MEMORY_MB = 1024
 GUEST_CPUS = 1
 INIT_MARKER = f"{MARKER}: init"
 TAIL_LINES = 40
+RUN_DIR_PREFIX = "skybench-vm-"
+OWNER_FILE = "owner"
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,9 @@ def run_in_vm(
     find_static_busybox()
     kernel = guest_kernel(modules)
     nonce = secrets.token_hex(8)
-    run_dir = Path(tempfile.mkdtemp(prefix="skybench-vm-"))
+    sweep_stale_run_dirs()
+    run_dir = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
+    (run_dir / OWNER_FILE).write_text(_owner_stamp(os.getpid()) or "")
     share = (share_dir or run_dir / "share").resolve()
     control = share / f"{CONTROL_DIR_PREFIX}{nonce}"
     proc: subprocess.Popen[bytes] | None = None
@@ -159,7 +167,7 @@ def run_in_vm(
             # Own session: qemu is not hit by a terminal Ctrl-C meant for us, and we kill it by pid.
             proc = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent,
             )
         console = _ConsoleReader(proc, started, on_line)
         try:
@@ -227,6 +235,35 @@ class _ConsoleReader:
 
     def text(self) -> str:
         return "\n".join(self.lines) + ("\n" if self.lines else "")
+
+
+def _owner_stamp(pid: int) -> str | None:
+    try:
+        return f"{pid} {psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
+        return None
+
+
+def sweep_stale_run_dirs() -> list[Path]:
+    """Remove run directories left by a bench process that was SIGKILLed (its qemu died with it)."""
+    removed = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{RUN_DIR_PREFIX}*"):
+        try:
+            stamp = (directory / OWNER_FILE).read_text().strip()
+            pid = int(stamp.split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # not a run directory of ours (or one being created right now)
+        if _owner_stamp(pid) != stamp:
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+    return removed
+
+
+def _die_with_parent() -> None:
+    """In the qemu child before exec: SIGKILL it if the bench dies without cleaning up (SIGKILL,
+    a crash), since its own session keeps it out of reach of the terminal's signals."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

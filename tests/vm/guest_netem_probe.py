@@ -70,6 +70,8 @@ def probe(client: socket.socket, count: int) -> dict[str, object]:
         "rtts_ms": rtts_ms,
         "median_ms": statistics.median(rtts_ms) if rtts_ms else None,
         "min_ms": min(rtts_ms) if rtts_ms else None,
+        "p90_ms": statistics.quantiles(rtts_ms, n=10)[-1] if len(rtts_ms) >= 2 else None,
+        "max_ms": max(rtts_ms) if rtts_ms else None,
     }
 
 
@@ -121,9 +123,12 @@ def main() -> None:
     result["namespaces_left"] = [n for n in netns.list_names() if n.startswith(prefix)]
     result["probe_s"] = time.perf_counter() - started
     args.out.write_text(json.dumps(result))
-    print(f"probe done in {result['probe_s']:.1f} s: baseline median "
-          f"{result['baseline']['median_ms']:.2f} ms, netem median {result['netem']['median_ms']:.2f} ms, "  # type: ignore[index]
-          f"lost {result['netem']['lost']}/{result['netem']['sent']}")  # type: ignore[index]
+    base, netem = result["baseline"], result["netem"]
+    print(
+        f"probe done in {result['probe_s']:.1f} s: baseline median {base['median_ms']:.2f} ms; "  # type: ignore[index]
+        f"netem delay 20 ms loss 10 %: min {netem['min_ms']:.2f} median {netem['median_ms']:.2f} "  # type: ignore[index]
+        f"p90 {netem['p90_ms']:.2f} max {netem['max_ms']:.2f} ms, lost {netem['lost']}/{netem['sent']}"  # type: ignore[index]
+    )
 
 
 def _netem_settings(qdisc: object) -> dict[str, float] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from bench.errors import HostError
 from bench.vm import VmResult, VmTimeoutError, netem_vm_available, run_in_vm
 from bench.vm.initramfs import build_initramfs
 from bench.vm.kernel import DEFAULT_MODULES, GuestKernel, guest_kernel
+from bench.vm.runner import OWNER_FILE, RUN_DIR_PREFIX, sweep_stale_run_dirs
 from tests.hostsnap import HostSnapshot, host_snapshot
 
 pytestmark = pytest.mark.vm
@@ -171,3 +173,20 @@ def test_initramfs_is_a_cpio_archive_the_cpio_tool_reads(kernel: GuestKernel, tm
     names = set(listing.stdout.split())
     assert {"init", "bin/busybox", "dev/console", "lib/modules/load-order"} <= names
     assert {f"lib/modules/{m}.ko" for m in order} <= names
+
+
+def test_run_dirs_of_killed_bench_processes_are_swept() -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs (a recycled pid fails the start-time check instead)
+    stale = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
+    live = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
+    foreign = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))  # no owner file: not ours to remove
+    try:
+        (stale / OWNER_FILE).write_text(f"{dead.pid} 12345.00")
+        (live / OWNER_FILE).write_text(f"{os.getpid()} {psutil.Process().create_time():.2f}")
+        removed = sweep_stale_run_dirs()
+        assert stale in removed and not stale.exists()
+        assert live.exists() and foreign.exists()
+    finally:
+        for directory in (stale, live, foreign):
+            shutil.rmtree(directory, ignore_errors=True)

@@ -190,3 +190,19 @@ def test_run_dirs_of_killed_bench_processes_are_swept() -> None:
     finally:
         for directory in (stale, live, foreign):
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_missing_apt_without_a_cached_kernel_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu is not None:
+        (tools / "qemu-system-x86_64").symlink_to(qemu)  # so the failure is the kernel, not qemu
+    monkeypatch.setenv("PATH", str(tools))  # no apt-cache, apt-get or dpkg-deb
+    monkeypatch.setenv("SKYBENCH_VM_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(HostError) as caught:
+        guest_kernel()
+    assert "`apt-cache` is not installed" in caught.value.message
+    assert "scripts/install-system-deps.sh" in caught.value.message

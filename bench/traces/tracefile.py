@@ -79,6 +79,10 @@ def _read_parquet(path: Path) -> Trace:
         table = pq.read_table(path)
         raw_meta = (table.schema.metadata or {}).get(META_KEY)
         frame = table.to_pandas()
+        # decode text columns now: damaged UTF-8 in a string column only fails when it is read
+        for column in frame.columns:
+            if not pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+                frame[column] = [None if v is None or v is pd.NA else v for v in frame[column].astype(object)]
     except Exception as exc:  # pyarrow raises many types for corrupt bytes; all mean the same here
         raise BenchError(f"not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})", where=where,
                          fix="the file is truncated or corrupt: copy it again or re-import the source") from None

@@ -1,0 +1,279 @@
+"""Synthetic route traces: a route description + calibration profiles + a seed -> a multi-link Trace.
+
+Steps (all on a 1 s grid from departure to arrival, reproducible from the seed):
+1. The train's run: km and speed each second from the speed profile, accelerating and braking at
+   `accel_ms2`, stopping `dwell_min` at each station.
+2. Per link, from its calibration profile (bench/traces/calibration.yaml, route overrides merged):
+   RTT (Starlink: one level per 15 s slot starting at :12 :27 :42 :57; OneWeb: normal and
+   handover modes; LTE: correlated lognormal noise), rate per direction (correlated lognormal),
+   loss (base plus bursts, for Starlink at the reconfiguration instants).
+3. Outages, with their cause in the x_outage_cause column: random ones (Poisson, lognormal
+   lengths), obstructions (bridges, station canopies: satellite links only, plus re-acquisition
+   time) and, for cellular links, every second outside the route's coverage segments.
+   Outage starts and ends are exact instants, not rounded to the grid.
+One-way delay is RTT / 2 in each direction. The metadata says the trace is synthetic and lists
+every estimated input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from bench.traces.importers.common import long_table, runs
+from bench.traces.route import (CALIBRATION_FILE, LinkProfile, Route, RouteLink, RttModes, RttNoise, RttSlots,
+                                link_profile, load_calibration, load_route)
+from bench.traces.schema import Trace, build_trace
+
+MODEL_VERSION = "bench.traces.generator model 1"
+CANOPY_LENGTH_M = 300.0  # estimate: a typical platform roof length
+Z95 = NormalDist().inv_cdf(0.95)
+CAUSE_PRIORITY = ("obstruction", "no-coverage", "random")
+
+
+@dataclass(frozen=True)
+class Run:
+    """The train's position and speed each second."""
+
+    km: np.ndarray
+    speed_kmh: np.ndarray
+
+    @property
+    def seconds(self) -> int:
+        return len(self.km)
+
+
+def simulate_run(route: Route) -> Run:
+    a = route.accel_ms2
+    km_out: list[float] = []
+    speed_out: list[float] = []
+    km, v = 0.0, 0.0
+    for i, (here, there) in enumerate(zip(route.stations, route.stations[1:])):
+        if i > 0:  # the trace starts at departure, so the first station's dwell is not in it
+            for _ in range(int(round(here.dwell_min * 60))):
+                km_out.append(here.km)
+                speed_out.append(0.0)
+        km, v = here.km, 0.0
+        while True:
+            km_out.append(km)
+            speed_out.append(v * 3.6)
+            to_go_m = (there.km - km) * 1000.0
+            brake = math.sqrt(2 * a * max(to_go_m, 0.0))
+            v = max(min(v + a, route.speed_at(km) / 3.6, brake), 1.0)
+            if to_go_m <= v:
+                km, v = there.km, 0.0
+                break
+            km += v / 1000.0
+    km_out.append(route.stations[-1].km)
+    speed_out.append(0.0)
+    return Run(np.array(km_out), np.array(speed_out))
+
+
+def generate(route: Route | str | Path, seed: int, *, calibration: Path = CALIBRATION_FILE) -> Trace:
+    """The synthetic trace of `route` for `seed` (same inputs, same trace, same content hash)."""
+    route_path = None if isinstance(route, Route) else Path(route)
+    route = route if isinstance(route, Route) else load_route(route)
+    if route_path is not None and not route_path.exists():
+        route_path = Path(__file__).with_name("routes") / f"{route.id}.yaml"
+    profiles = load_calibration(calibration)
+    where = str(route_path) if route_path else f"route {route.id}"
+    run = simulate_run(route)
+    sec0 = route.departure.second
+    seeds = np.random.SeedSequence(seed).spawn(len(route.links))
+    frames, links_meta, notes = [], {}, []
+    for link, seq in zip(route.links, seeds):
+        profile = link_profile(link, profiles, where)
+        frame = _link_rows(route, run, link, profile, np.random.default_rng(seq), sec0)
+        frames.append(frame)
+        links_meta[link.name] = {"provider": link.provider, "technology": profile.technology,
+                                 "rate_origin": f"synthetic: calibration profile {link.profile}"}
+        notes.append(f"{link.name}: profile {link.profile}, targets RTT median {profile.targets.rtt_median_ms} ms, "
+                     f"p95 {profile.targets.rtt_p95_ms} ms")
+    estimated = route.estimated_items()
+    satellite = next((lk for lk in route.links if not lk.cellular), route.links[0])
+    meta = {
+        "source": "synthetic",
+        "derived_from": [_file_ref(route_path) if route_path else f"route {route.id} (in memory)",
+                         _file_ref(calibration), MODEL_VERSION],
+        "importer": None,
+        "provider": satellite.provider,
+        "route": route.id,
+        "start_time": route.departure.isoformat(),
+        "time_zone": route.time_zone,
+        "licence": "Apache-2.0 (generated by skybench from its route and calibration files)",
+        "attribution": "Calibration figures: " + " | ".join(
+            sorted({s for lk in route.links for s in link_profile(lk, profiles, where).sources})),
+        "seed": seed,
+        "links": links_meta,
+        "notes": [f"SYNTHETIC trace of {route.name}: generated from a route description and published "
+                  "statistics, not recorded on a train",
+                  "one-way delay = RTT / 2 in each direction",
+                  *notes,
+                  f"{len(estimated)} estimated route value(s): " + "; ".join(estimated) if estimated
+                  else "no route value marked as estimated"],
+    }
+    return build_trace(pd.concat(frames, ignore_index=True), meta, where=where)
+
+
+def _file_ref(path: Path) -> str:
+    return f"{path.name} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+
+
+# --- one link ----------------------------------------------------------------------------------
+
+def _link_rows(route: Route, run: Run, link: RouteLink, profile: LinkProfile, rng: np.random.Generator,
+               sec0: int) -> pd.DataFrame:
+    n = run.seconds
+    t = np.arange(n, dtype=float)
+    boundary = np.isin((sec0 + np.arange(n)) % 60, _slot_instants(profile))
+    rtt = _rtt(profile, rng, n, boundary)
+    loss, burst = _loss(profile, rng, n, boundary)
+    rate_down = _rate(rng, n, profile.rate.down_median_bps, profile.rate.down_p5_bps, profile.rate.corr_s,
+                      profile.rate.max_down_bps)
+    rate_up = _rate(rng, n, profile.rate.up_median_bps, profile.rate.up_p5_bps, profile.rate.corr_s,
+                    profile.rate.max_up_bps)
+
+    covered = _coverage_mask(route, run) if link.cellular else np.ones(n, dtype=bool)
+    intervals: dict[str, list[tuple[float, float]]] = {
+        "random": _random_outages(profile, rng, n, boundary, covered),
+        "obstruction": [] if link.cellular else _obstruction_outages(route, run, profile.reacquire_s),
+        "no-coverage": [(float(a), float(b)) for a, b in runs(~covered)],
+    }
+    # rows: the 1 s grid plus the exact instants where an outage starts or ends
+    edges = [x for spans in intervals.values() for span in spans for x in span if 0 <= x < n]
+    times = np.unique(np.concatenate([t, np.array(edges, dtype=float)]))
+    base = np.minimum(np.floor(times).astype(np.int64), n - 1)
+    cause = np.full(len(times), "", dtype=object)
+    for name in reversed(CAUSE_PRIORITY):  # the highest-priority cause is written last
+        for start, end in intervals[name]:
+            cause[(times >= start) & (times < end)] = name
+    outage = cause != ""
+    per_direction = {
+        "down": {"rate_bps": np.round(rate_down[base]).astype(np.int64)},
+        "up": {"rate_bps": np.round(rate_up[base]).astype(np.int64)},
+    }
+    shared = {
+        "delay_ms": np.round(rtt[base] / 2.0, 3),
+        "jitter_ms": profile.jitter_ms,
+        "loss": np.where(outage, 1.0, loss[base]),
+        "loss_burst_pkts": np.where(outage, np.nan, burst[base]),
+        "outage": outage,
+        "km": np.round(np.interp(times, t, run.km), 4),
+        "speed_kmh": np.round(np.interp(times, t, run.speed_kmh), 2),
+        "x_outage_cause": cause,
+    }
+    return long_table(times, link.name, per_direction, shared)
+
+
+def _slot_instants(profile: LinkProfile) -> list[int]:
+    return profile.rtt.slot_instants_s if isinstance(profile.rtt, RttSlots) else [12, 27, 42, 57]
+
+
+def _lognormal_sigma(floor: float, median: float, p95: float) -> float:
+    return math.log((p95 - floor) / (median - floor)) / Z95
+
+
+def _ar1(rng: np.random.Generator, n: int, corr_s: float) -> np.ndarray:
+    """Unit-variance Gaussian noise correlated over corr_s seconds (stationary AR(1))."""
+    phi = math.exp(-1.0 / corr_s)
+    shocks = rng.standard_normal(n) * math.sqrt(1 - phi * phi)
+    out = np.empty(n)
+    out[0] = rng.standard_normal()
+    for i in range(1, n):
+        out[i] = phi * out[i - 1] + shocks[i]
+    return out
+
+
+def _stratified_normal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n standard-normal draws, one from each of n equal-probability strata, in random order.
+
+    Stratifying keeps a short trace's RTT percentiles on their calibration targets without
+    making it less random in time.
+    """
+    u = (rng.permutation(n) + rng.random(n)) / n
+    inv = NormalDist().inv_cdf
+    return np.array([inv(min(max(x, 1e-9), 1 - 1e-9)) for x in u])
+
+
+def _rtt(profile: LinkProfile, rng: np.random.Generator, n: int, boundary: np.ndarray) -> np.ndarray:
+    model = profile.rtt
+    if isinstance(model, RttSlots):
+        slot = np.cumsum(boundary)
+        sigma = _lognormal_sigma(model.floor_ms, model.median_ms, model.p95_ms)
+        levels = model.floor_ms + (model.median_ms - model.floor_ms) * np.exp(
+            sigma * _stratified_normal(rng, int(slot[-1]) + 1))
+        rtt = levels[slot] + rng.normal(0.0, model.noise_ms, n)
+        return np.maximum(rtt, model.floor_ms)
+    if isinstance(model, RttModes):
+        handover = np.zeros(n, dtype=bool)
+        i, state = 0, False
+        while i < n:
+            hold = rng.exponential(model.handover_mean_s if state else model.normal_mean_s)
+            j = min(n, i + max(1, int(round(hold))))
+            handover[i:j] = state
+            i, state = j, not state
+        rtt = np.where(handover, rng.normal(model.handover_ms, model.handover_sd_ms, n),
+                       rng.normal(model.normal_ms, model.normal_sd_ms, n))
+        return np.maximum(rtt, model.floor_ms)
+    assert isinstance(model, RttNoise)
+    sigma = _lognormal_sigma(model.floor_ms, model.median_ms, model.p95_ms)
+    return model.floor_ms + (model.median_ms - model.floor_ms) * np.exp(sigma * _ar1(rng, n, model.corr_s))
+
+
+def _loss(profile: LinkProfile, rng: np.random.Generator, n: int,
+          boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    model = profile.loss
+    candidates = boundary if model.burst_at_slots else np.ones(n, dtype=bool)
+    bursts = candidates & (rng.random(n) < model.burst_probability)
+    loss = np.where(bursts, model.burst_loss, model.base)
+    return loss, np.where(bursts, model.burst_pkts, np.nan)
+
+
+def _rate(rng: np.random.Generator, n: int, median: float, p5: float, corr_s: float,
+          ceiling: float | None) -> np.ndarray:
+    sigma = math.log(median / p5) / Z95
+    rate = median * np.exp(sigma * _ar1(rng, n, corr_s))
+    if ceiling is not None:
+        rate = np.minimum(rate, ceiling)
+    return np.maximum(rate, 1000.0)
+
+
+def _random_outages(profile: LinkProfile, rng: np.random.Generator, n: int, boundary: np.ndarray,
+                    allowed: np.ndarray) -> list[tuple[float, float]]:
+    model = profile.outages
+    hours = allowed.sum() / 3600.0
+    count = rng.poisson(model.per_hour * hours)
+    if count == 0:
+        return []
+    candidates = np.flatnonzero(allowed & boundary) if model.align_to_slots else np.flatnonzero(allowed)
+    if len(candidates) == 0:
+        return []
+    starts = rng.choice(candidates, size=count).astype(float)
+    if not model.align_to_slots:
+        starts += rng.random(count)
+    lengths = np.clip(model.length_median_s * np.exp(model.length_sigma * rng.standard_normal(count)),
+                      0.2, model.length_max_s)
+    return sorted((float(s), float(min(s + length, n))) for s, length in zip(starts, lengths))
+
+
+def _coverage_mask(route: Route, run: Run) -> np.ndarray:
+    mask = np.zeros(run.seconds, dtype=bool)
+    for seg in route.coverage:
+        mask |= (run.km >= seg.from_km) & (run.km <= seg.to_km)
+    return mask
+
+
+def _obstruction_outages(route: Route, run: Run, reacquire_s: float) -> list[tuple[float, float]]:
+    spans = [(o.km, o.length_m) for o in route.obstructions]
+    spans += [(s.km, CANOPY_LENGTH_M) for s in route.stations if s.canopy]
+    mask = np.zeros(run.seconds, dtype=bool)
+    for km, length_m in spans:
+        half = length_m / 2000.0
+        mask |= (run.km >= km - half) & (run.km <= km + half)
+    return [(float(a), float(min(b + reacquire_s, run.seconds))) for a, b in runs(mask)]

@@ -34,7 +34,7 @@ from bench.lab.labfile import (
     _unwrap,
 )
 
-__all__ = ["FileProblem", "YamlDocument", "annotation_at", "problems_error", "read_text", "read_yaml", "validate"]
+__all__ = ["FileProblem", "check", "YamlDocument", "annotation_at", "problems_error", "read_text", "read_yaml", "validate"]
 
 FileProblem = LabFileProblem  # one problem at FILE:LINE: FIELD (the dataclass is not lab-specific)
 Loc = tuple[Any, ...]
@@ -164,16 +164,22 @@ def read_yaml(text: str, label: str, model: type[BaseModel], kind: FileKind) -> 
 def validate(doc: YamlDocument, model: type[BaseModel], kind: FileKind, *, data: Any = None, context: dict[str, Any] | None = None) -> Any:
     """Validate ``data`` (default: the document's own) against ``model``; every problem is located
     in ``doc`` (a location absent from it is blamed on its nearest present parent)."""
-    doc.walk.model = model
-    problems = list(doc.walk.problems)
-    result = None
-    try:
-        result = model.model_validate(doc.data if data is None else data, context=context)
-    except ValidationError as exc:
-        problems += doc.walk.translate(exc.errors(include_url=False))
+    result, problems = check(doc, model, data=data, context=context)
     if problems or result is None:
         raise problems_error(kind, doc.label, problems)
     return result
+
+
+def check(doc: YamlDocument, model: type[BaseModel], *, data: Any = None, context: dict[str, Any] | None = None) -> tuple[Any, list[FileProblem]]:
+    """Like ``validate``, but returns (model or None, located problems) so a caller can gather the
+    problems of several stages into one error. The document's own problems (duplicate keys, ...)
+    are included."""
+    doc.walk.model = model
+    problems = list(doc.walk.problems)
+    try:
+        return model.model_validate(doc.data if data is None else data, context=context), problems
+    except ValidationError as exc:
+        return None, problems + doc.walk.translate(exc.errors(include_url=False))
 
 
 def problems_error(kind: FileKind, label: str, problems: list[FileProblem]) -> BenchError:

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from bench.measure.errors import CatalogueError
 from bench.measure.model import Catalogue, CatalogueModel, RequirementId, Text
-from bench.yamlfile import FileKind, YamlDocument, read_text, read_yaml, validate
+from bench.yamlfile import FileKind, FileProblem, YamlDocument, check, problems_error, read_text, read_yaml, validate
 
 __all__ = ["CatalogueFile", "DEFAULT_NAME", "default_catalogue", "load_catalogue", "parse_catalogue"]
 
@@ -60,7 +60,10 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
 def parse_catalogue(text: str, source: str, *, base: Catalogue | None = None) -> Catalogue:
     """An operator's catalogue text (named ``source`` in messages) over ``base`` (the default)."""
     doc = read_yaml(text, source, CatalogueFile, KIND)
-    operator: CatalogueFile = validate(doc, CatalogueFile, KIND)
+    operator, problems = check(doc, CatalogueFile)
+    if operator is None:
+        # Go on with what is well formed, so one error lists the requirements' problems as well.
+        operator = _well_formed_part(doc.data, problems)
     if operator.base == "none":
         merged: dict[str, Any] = {"version": operator.version, "requirements": operator.requirements}
         sources: tuple[str, ...] = (source,)
@@ -68,9 +71,26 @@ def parse_catalogue(text: str, source: str, *, base: Catalogue | None = None) ->
         default = base or default_catalogue()
         merged = _merge(default, operator)
         sources = (*default.sources, source)
-    catalogue: Catalogue = validate(doc, Catalogue, KIND, data=merged)
+    catalogue, more = check(doc, Catalogue, data=merged)
+    problems += more[len(doc.walk.problems):]  # the document's own problems are in `problems` already
+    if problems or catalogue is None:
+        raise problems_error(KIND, source, problems)
     catalogue._sources = sources
     return catalogue
+
+
+def _well_formed_part(data: Any, problems: list[FileProblem]) -> CatalogueFile:
+    """The operator's file without the parts already reported as wrong (so none is reported twice)."""
+    top = data if isinstance(data, dict) else {}
+    reported = {p.field for p in problems}
+    requirements = top.get("requirements")
+    requirements = {
+        k: v
+        for k, v in requirements.items()
+        if isinstance(k, str) and isinstance(v, dict) and not any(f == f"requirements.{k}" or f.startswith(f"requirements.{k}.") for f in reported)
+    } if isinstance(requirements, dict) else {}
+    base = top.get("base") if top.get("base") in ("default", "none") else "default"
+    return CatalogueFile.model_construct(version=str(top.get("version", "?")), base=base, requirements=requirements)
 
 
 def _read_default(path: Path) -> Catalogue:

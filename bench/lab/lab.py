@@ -51,7 +51,8 @@ _sigterm_owner = os.getpid()
 class Lab:
     """One embedded lab: its namespaces, wires, addresses and processes."""
 
-    def __init__(self, config: LabConfig | None = None, *, prefix: str | None = None) -> None:
+    def __init__(self, config: LabConfig | None = None, *, prefix: str | None = None,
+                 router_config: Any = None) -> None:
         self.config = config if config is not None else load_lab(None)
         if self.config.kind != "embedded":
             raise BenchError(
@@ -70,11 +71,16 @@ class Lab:
                 WanPath(w.name, w.kind, w.provider, w.priority, w.link.backend, addressing.wan_addresses(i))
                 for i, w in enumerate(wans)
             ],
+            reference_router=self.config.dut.driver == "embedded",
         )
         self.ledger = Ledger(prefix=self.prefix)
         self._is_up = False
         self._previous_sigterm: Any = None
         self.links: dict[str, EmulatedLink] = {}
+        # The reference onboard router (bench.devices.reference), when the DUT is the embedded one;
+        # router_config (a RouterConfig) replaces its router.yaml.
+        self._router_config = router_config
+        self.router: Any = None
 
     # -- life cycle -----------------------------------------------------------------------------
     def up(self) -> Lab:
@@ -101,6 +107,11 @@ class Lab:
                 self._attach_links()
                 self.ledger.meta["links"] = {name: link.backend_name for name, link in self.links.items()}
                 self.ledger.save()
+                if self.config.dut.driver == "embedded":
+                    from bench.devices.reference import ReferenceRouter
+
+                    self.router = ReferenceRouter(self, self._router_config)
+                    self.router.start()
         except BaseException:
             self.down()
             raise
@@ -111,6 +122,12 @@ class Lab:
         if os.getpid() != self.ledger.owner_pid:
             return []  # a forked child's copy of this object owns nothing
         with step("lab down", prefix=self.prefix):
+            if self.router is not None:
+                try:
+                    self.router.stop()
+                except Exception as exc:  # noqa: BLE001 - the ledger teardown below still ends its processes
+                    log.warning("stopping the reference router failed: %s", exc)
+                self.router = None
             for link in self.links.values():
                 try:
                     link.close()
@@ -164,6 +181,17 @@ class Lab:
         if role not in self.plan.roles:
             raise BenchError(f"the lab has no {role!r}; it has: {', '.join(self.plan.roles)}")
         return self.plan.ns(role)
+
+    def add_namespace(self, role: str) -> str:
+        """An extra namespace in this lab (e.g. a second passenger host), removed with the lab."""
+        name = self.plan.ns(role)
+        with step("add namespace", role=role, namespace=name):
+            self.ledger.record("netns", name=name, role=role)
+            netns.create(name)
+            with netns.ipr(name) as ipr:
+                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        self.plan.extra_roles.append(role)
+        return name
 
     def run_in(self, role: str, fn: Callable[[], T]) -> T:
         return netns.run_in(self.ns(role), fn)

@@ -68,15 +68,20 @@ class TopologyPlan:
     routes: list[Route] = field(default_factory=list)
     forwarding_roles: list[str] = field(default_factory=list)
     ground_addresses: list[IPv4Interface] = field(default_factory=list)
+    extra_roles: list[str] = field(default_factory=list)  # namespaces added while the lab runs
 
     @property
-    def roles(self) -> list[str]:
+    def base_roles(self) -> list[str]:
         return (
             ["passengers", "ops", "router"]
             + [w.terminal_role for w in self.wans]
             + [w.sky_role for w in self.wans]
             + ["ground"]
         )
+
+    @property
+    def roles(self) -> list[str]:
+        return self.base_roles + self.extra_roles
 
     def ns(self, role: str) -> str:
         return f"{self.prefix}-{role}"
@@ -87,8 +92,14 @@ SKY_TERMINAL_SIDE = "term"
 SKY_GROUND_SIDE = "gnd"
 
 
-def plan_topology(prefix: str, wans: list[WanPath]) -> TopologyPlan:
-    """Lay out the embedded lab for the given WANs (already ordered by priority)."""
+def plan_topology(prefix: str, wans: list[WanPath], *, reference_router: bool = False) -> TopologyPlan:
+    """Lay out the embedded lab for the given WANs (already ordered by priority).
+
+    With reference_router, the router namespace runs bench.devices.reference, which NATs every
+    WAN: the ground then routes only the router's WAN /29s (no route to the onboard LANs, so a
+    packet that escapes the NAT is lost, not silently delivered). Without it (another DUT), the
+    router's default route and the ground's route to the onboard LANs go through the
+    highest-priority WAN."""
     plan = TopologyPlan(prefix=prefix, wans=wans)
     a = addressing
     plan.wires += [
@@ -118,19 +129,18 @@ def plan_topology(prefix: str, wans: list[WanPath]) -> TopologyPlan:
         ]
         plan.ground_addresses.append(IPv4Interface(f"{ad.probe_target}/32"))
     primary = wans[0].addresses
-    # Static routing through the highest-priority WAN; the reference router's policy routing and
-    # failover replace the router's default route when it runs.
-    plan.routes += [
-        Route("router", "default", str(primary.terminal_lan.ip)),
-        Route("ground", a.ONBOARD, str(primary.terminal_sky.ip)),
-    ]
+    # Static routing through the highest-priority WAN until the DUT's own routing runs (the
+    # reference router replaces the router's default route with its policy routing).
+    plan.routes.append(Route("router", "default", str(primary.terminal_lan.ip)))
+    if not reference_router:
+        plan.routes.append(Route("ground", a.ONBOARD, str(primary.terminal_sky.ip)))
     return plan
 
 
 def build_topology(plan: TopologyPlan, ledger: Ledger) -> None:
     """Create the namespaces, wires, addresses and routes of the plan."""
-    with step("create namespaces", prefix=plan.prefix, count=len(plan.roles)):
-        for role in plan.roles:
+    with step("create namespaces", prefix=plan.prefix, count=len(plan.base_roles)):
+        for role in plan.base_roles:
             name = plan.ns(role)
             ledger.record("netns", name=name, role=role)
             netns.create(name)

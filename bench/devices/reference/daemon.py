@@ -1,0 +1,147 @@
+"""routerd: the reference router's control plane, one process inside the router namespace.
+
+Health probes and failover (bench.devices.reference.failover), the captive portal and status API
+(portal), sessions and quotas (sessions). The data path it steers is the kernel's: nftables
+marks/NAT/quotas, per-WAN routing tables, HTB. Started by the bench with lab.popen:
+
+    python -m bench.devices.reference.daemon <run_dir>/plan.json
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import Conntrack, IPRoute
+
+from bench.devices.reference import nftables, routing
+from bench.devices.reference.eventlog import EventLog
+from bench.devices.reference.failover import Event, FailoverPolicy
+from bench.devices.reference.nftables import TABLE
+from bench.devices.reference.plan import RouterPlan
+from bench.devices.reference.portal import Orders, portal_handler
+from bench.devices.reference.probes import Prober
+from bench.devices.reference.sessions import SessionTable
+
+CLASS_PORTS = {"passengers": "passenger_if", "ops": "ops_if"}
+
+
+class RouterDaemon:
+    def __init__(self, plan: RouterPlan) -> None:
+        self.plan = plan
+        self.started = time.time()
+        self.events = EventLog(plan.state_log)
+        self.sessions = SessionTable(plan)
+        self.orders = Orders()
+        self._lock = threading.Lock()
+        order = {tc: plan.class_order(tc) for tc in CLASS_PORTS}
+        self.policy = FailoverPolicy(plan.config.health, order, now=self.started)
+        h = plan.config.health
+        self.prober = Prober(plan.wans, h.probe_port, h.interval_s, h.timeout_s, self._on_probe)
+        self.server = ThreadingHTTPServer(("0.0.0.0", plan.portal_port), portal_handler(self))
+        self.server.daemon_threads = True
+
+    # -- failover -------------------------------------------------------------------------------
+    def _on_probe(self, wan: str, answered: bool, now: float, rtt: float | None) -> None:
+        with self._lock:
+            events = self.policy.observe(wan, answered, now, rtt)
+            for ev in events:
+                self._log(ev)
+            if any(ev.event == "switch" for ev in events):
+                self._apply_active(now)
+
+    def _log(self, ev: Event) -> None:
+        self.events.write(ev.event, time_s=ev.time, **ev.data)
+
+    def _apply_active(self, now: float) -> None:
+        """Point each class's new flows at its active WAN, the main table at the passengers',
+        and end the flows still pinned to WANs that are down (their NAT cannot move)."""
+        marks = {getattr(self.plan, port): self.plan.wan(self.policy.active[tc]).mark  # type: ignore[arg-type]
+                 for tc, port in CLASS_PORTS.items() if self.policy.active[tc]}
+        elements = ", ".join(f'"{ifname}" : {mark:#x}' for ifname, mark in marks.items())
+        nftables.apply_here(f"flush map ip {TABLE} class_mark\nadd element ip {TABLE} class_mark {{ {elements} }}\n")
+        main = self.policy.active["passengers"] or self.policy.active["ops"]
+        if main:
+            with IPRoute() as ipr:
+                routing.set_main_default(ipr, self.plan.wan(main))
+        down_marks = [w.mark for w in self.plan.wans if self.policy.wans[w.name].state == "down"]
+        flushed = self._flush_flows(down_marks)
+        self.events.write("applied", active=dict(self.policy.active), flows_flushed=flushed, took_s=round(time.time() - now, 6))
+
+    @staticmethod
+    def _flush_flows(marks: list[int]) -> int:
+        if not marks:
+            return 0
+        count = 0
+        ct = Conntrack()
+        try:
+            for mark in marks:
+                for entry in list(ct.dump_entries(mark=mark)):
+                    try:
+                        ct.delete(entry)
+                        count += 1
+                    except Exception:  # noqa: BLE001 - the flow ended meanwhile
+                        pass
+        finally:
+            ct.close()
+        return count
+
+    # -- status ---------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            wans = {
+                w.name: {**self.policy.wans[w.name].as_dict(), "ifname": w.ifname, "address": w.address,
+                         "priority": w.priority, "mark": w.mark, "table": w.table, "uplink_kbit": w.uplink_kbit}
+                for w in self.plan.wans
+            }
+            active = dict(self.policy.active)
+            switches = [ev.as_dict() for ev in self.policy.switches]
+        return {
+            "version": self.plan.config.version,
+            "time": time.time(),
+            "started": self.started,
+            "wans": wans,
+            "active": active,
+            "switches": switches,
+            "health": self.plan.config.health.model_dump(),
+            "detection_s": self.plan.config.health.detection_s,
+            "clients": self._clients(),
+            "sessions": self.sessions.snapshot(),
+        }
+
+    def _clients(self) -> list[dict[str, Any]]:
+        leases = self.plan.run_dir / "dnsmasq.leases"
+        out = []
+        if leases.exists():
+            for line in leases.read_text().splitlines():
+                parts = line.split()
+                if len(parts) >= 4:
+                    out.append({"expires": int(parts[0]), "mac": parts[1], "ip": parts[2], "hostname": None if parts[3] == "*" else parts[3]})
+        return out
+
+    # -- life -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        self.events.write("started", version=self.plan.config.version, active=dict(self.policy.active))
+        self.prober.start()
+        threading.Thread(target=self.server.serve_forever, daemon=True, name="portal").start()
+        stop.wait()
+        self.events.write("stopping")
+        self.server.shutdown()
+        self.prober.stop()
+        self.events.close()
+
+
+def main(argv: list[str]) -> None:
+    plan = RouterPlan.model_validate_json(Path(argv[1]).read_text())
+    RouterDaemon(plan).run()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

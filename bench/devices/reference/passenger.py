@@ -1,0 +1,301 @@
+"""An emulated passenger device for exercising the reference router (or any DUT) end to end.
+
+Each passenger gets its own namespace `<prefix>-pax-<name>` (in the lab's ledger) holding a
+macvlan on the passengers' Wi-Fi LAN with its own MAC, so the router sees a distinct station:
+its own DHCP lease (busybox udhcpc, a real DHCP client), ARP entry and portal session.
+
+    with Passenger(lab, "p1") as p:
+        lease = p.connect()                      # DHCP: address, router, DNS
+        p.http("GET", "http://origin.skybench.test/")
+        p.download(seconds=5)                    # bytes/s from the ground's bulk source
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import secrets
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
+
+from bench.errors import BenchError
+from bench.lab import netns
+from bench.steps import recorded
+
+if TYPE_CHECKING:
+    from bench.lab.lab import Lab
+
+T = TypeVar("T")
+BULK_SOURCE_PORT = 9001
+BULK_SINK_PORT = 9000
+UDHCPC_SCRIPT = """#!/bin/sh
+# udhcpc calls this on DHCP events; the bench applies the lease itself (pyroute2).
+[ "$1" = bound ] || exit 0
+{ echo "ip=$ip"; echo "mask=$mask"; echo "router=$router"; echo "dns=$dns"; echo "lease=$lease"; echo "serverid=$serverid"; } > "$LEASE_FILE"
+"""
+
+
+@dataclass
+class Lease:
+    ip: str
+    mask: int
+    router: str
+    dns: str
+    lease_s: int
+    server: str
+    took_s: float
+
+
+@dataclass
+class Transfer:
+    bytes: int
+    seconds: float
+    ip_bytes_rx: int  # IP bytes the device received (interface counters, without Ethernet headers)
+    ip_bytes_tx: int
+
+    @property
+    def bits_per_s(self) -> float:
+        return self.bytes * 8 / self.seconds if self.seconds > 0 else 0.0
+
+
+class Passenger:
+    IFNAME = "wlan0"
+
+    def __init__(self, lab: Lab, name: str, mac: str | None = None) -> None:
+        self.lab = lab
+        self.name = f"passenger {name}"
+        self.ns = f"{lab.prefix}-pax-{name}"
+        self.mac = mac or "02:5b:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(4))
+        self.lease: Lease | None = None
+        self._entry: dict[str, Any] | None = None
+
+    # -- life -----------------------------------------------------------------------------------
+    def __enter__(self) -> Passenger:
+        self.join()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.leave()
+
+    @recorded("join wifi")
+    def join(self) -> None:
+        """Create the device's namespace and its Wi-Fi interface (no address yet)."""
+        self._entry = self.lab.ledger.record("netns", name=self.ns, role=f"pax-{self.name}")
+        netns.create(self.ns)
+        pax = self.lab.ns("passengers")
+        tmp = "px" + secrets.token_hex(4)
+        with netns.ipr(pax) as ipr:
+            wifi = ipr.link_lookup(ifname="wifi0")[0]
+            ipr.link("add", ifname=tmp, kind="macvlan", link=wifi, macvlan_mode="bridge", address=self.mac)
+            ipr.link("set", index=ipr.link_lookup(ifname=tmp)[0], net_ns_fd=self.ns)
+        with netns.ipr(self.ns) as ipr:
+            idx = ipr.link_lookup(ifname=tmp)[0]
+            ipr.link("set", index=idx, ifname=self.IFNAME)
+            ipr.link("set", index=idx, state="up")
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+    @recorded("leave")
+    def leave(self) -> None:
+        if self._entry is None:
+            return
+        netns.remove(self.ns)
+        self.lab.ledger.forget(self._entry)
+        self._entry = None
+
+    # -- DHCP -----------------------------------------------------------------------------------
+    @recorded("dhcp")
+    def connect(self, timeout_s: float = 15.0) -> Lease:
+        """Get a lease with busybox udhcpc and configure it (address, default route)."""
+        busybox = shutil.which("busybox")
+        if busybox is None:
+            raise BenchError("busybox is not installed (its udhcpc is the lab's DHCP client)",
+                             fix="install busybox-static: scripts/install-system-deps.sh")
+        work = Path(tempfile.mkdtemp(prefix="skybench-udhcpc-"))
+        try:
+            script = work / "script"
+            script.write_text(UDHCPC_SCRIPT)
+            script.chmod(0o755)
+            lease_file = work / "lease"
+            start = time.monotonic()
+            proc = netns.popen(self.ns, [busybox, "udhcpc", "-i", self.IFNAME, "-f", "-q", "-n", "-t", "5", "-T", "2", "-s", str(script)],
+                               env={**os.environ, "LEASE_FILE": str(lease_file)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                out, _ = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
+            took = time.monotonic() - start
+            if proc.returncode != 0 or not lease_file.exists():
+                raise BenchError(f"no DHCP lease within {timeout_s:.0f} s: {out.decode(errors='replace').strip()}",
+                                 where=self.name, fix="is the router's DHCP server running on the passenger LAN?")
+            values = dict(line.split("=", 1) for line in lease_file.read_text().splitlines() if "=" in line)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        mask = sum(bin(int(o)).count("1") for o in values["mask"].split(".")) if "." in values["mask"] else int(values["mask"])
+        lease = Lease(ip=values["ip"], mask=mask, router=values["router"].split()[0], dns=values["dns"].split()[0],
+                      lease_s=int(values["lease"]), server=values["serverid"], took_s=took)
+        with netns.ipr(self.ns) as ipr:
+            idx = ipr.link_lookup(ifname=self.IFNAME)[0]
+            ipr.addr("add", index=idx, address=lease.ip, prefixlen=lease.mask)
+            ipr.route("replace", dst="0.0.0.0/0", gateway=lease.router)
+        self.lease = lease
+        return lease
+
+    # -- traffic --------------------------------------------------------------------------------
+    def run_in(self, fn: Any) -> Any:
+        return netns.run_in(self.ns, fn)
+
+    def http(self, method: str, url: str, body: bytes | str | None = None, headers: dict[str, str] | None = None,
+             timeout_s: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+        """One HTTP request (redirects are not followed: the test looks at them)."""
+        u = urlparse(url)
+        host = u.hostname or ""
+
+        def go() -> tuple[int, dict[str, str], bytes]:
+            address = self.resolve(host) if not host.replace(".", "").isdigit() else host
+            conn = http.client.HTTPConnection(address, u.port or 80, timeout=timeout_s)
+            try:
+                hdrs = {"Host": host, **(headers or {})}
+                data = body.encode() if isinstance(body, str) else body
+                if data is not None and "Content-Type" not in hdrs:
+                    hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+                conn.request(method, (u.path or "/") + (f"?{u.query}" if u.query else ""), body=data, headers=hdrs)
+                resp = conn.getresponse()
+                return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+            finally:
+                conn.close()
+
+        return netns.run_in(self.ns, go)
+
+    def resolve(self, name: str, timeout_s: float = 3.0) -> str:
+        """An A query to the DNS server of the lease (a plain UDP DNS client; runs in any thread
+        that is already inside the namespace, or enters it)."""
+        server = self.lease.dns if self.lease else None
+        if server is None:
+            raise BenchError("no DNS server yet", where=self.name, fix="connect() first")
+        query = struct.pack(">HHHHHH", 0x5b5b, 0x0100, 1, 0, 0, 0)
+        query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00" + struct.pack(">HH", 1, 1)
+
+        def ask() -> bytes:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(timeout_s)
+                s.sendto(query, (server, 53))
+                return s.recv(2048)
+
+        reply = ask() if _in_namespace(self.ns) else netns.run_in(self.ns, ask)
+        return _first_a_record(reply, name)
+
+    def interface_bytes(self) -> tuple[int, int, int, int]:
+        """rx bytes, rx packets, tx bytes, tx packets of the Wi-Fi interface."""
+        with netns.ipr(self.ns) as ipr:
+            link = ipr.get_links(ipr.link_lookup(ifname=self.IFNAME)[0])[0]
+            st = link.get_attr("IFLA_STATS64")
+            return st["rx_bytes"], st["rx_packets"], st["tx_bytes"], st["tx_packets"]
+
+    def ip_bytes(self) -> tuple[int, int]:
+        """IP bytes received and sent (interface bytes less the 14-byte Ethernet header each)."""
+        rxb, rxp, txb, txp = self.interface_bytes()
+        return rxb - 14 * rxp, txb - 14 * txp
+
+    def download(self, seconds: float | None = None, nbytes: int = 0, server: str = "198.19.0.1",
+                 sample_s: float = 0.05, samples: list[tuple[float, int]] | None = None) -> Transfer:
+        """Receive from the ground's bulk source for `seconds` (or until nbytes arrived). With
+        `samples`, append (elapsed s, bytes so far) every sample_s for throughput-over-time."""
+
+        def go() -> tuple[int, float]:
+            with socket.create_connection((server, BULK_SOURCE_PORT), timeout=10) as s:
+                s.sendall(f"{nbytes}\n".encode())
+                s.settimeout(2.0)
+                total, start = 0, time.monotonic()
+                next_sample = start + sample_s
+                while True:
+                    now = time.monotonic()
+                    if seconds is not None and now - start >= seconds:
+                        break
+                    try:
+                        data = s.recv(262144)
+                    except TimeoutError:
+                        continue
+                    if not data:
+                        break
+                    total += len(data)
+                    if samples is not None and now >= next_sample:
+                        samples.append((now - start, total))
+                        next_sample = now + sample_s
+                    if nbytes and total >= nbytes:
+                        break
+                return total, time.monotonic() - start
+
+        rx0, tx0 = self.ip_bytes()
+        total, took = netns.run_in(self.ns, go)
+        rx1, tx1 = self.ip_bytes()
+        return Transfer(total, took, rx1 - rx0, tx1 - tx0)
+
+    def upload(self, seconds: float, server: str = "198.19.0.1") -> Transfer:
+        """Send to the ground's bulk sink for `seconds`; the sink says what arrived and over how long."""
+
+        def go() -> tuple[int, float]:
+            with socket.create_connection((server, BULK_SINK_PORT), timeout=10) as s:
+                end = time.monotonic() + seconds
+                chunk = b"\x00" * 65536
+                s.settimeout(1.0)
+                while time.monotonic() < end:
+                    try:
+                        s.send(chunk)
+                    except TimeoutError:
+                        continue
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(30)
+                reply = b""
+                while not reply.endswith(b"\n"):
+                    part = s.recv(64)
+                    if not part:
+                        break
+                    reply += part
+                got, span = reply.split()
+                return int(got), float(span)
+
+        rx0, tx0 = self.ip_bytes()
+        total, span = netns.run_in(self.ns, go)
+        rx1, tx1 = self.ip_bytes()
+        return Transfer(total, span, rx1 - rx0, tx1 - tx0)
+
+
+def _in_namespace(name: str) -> bool:
+    try:
+        return os.stat(f"/proc/thread-self/ns/net").st_ino == netns.inode(name)
+    except OSError:
+        return False
+
+
+def _first_a_record(reply: bytes, name: str) -> str:
+    (_id, flags, qd, an, _ns, _ar) = struct.unpack(">HHHHHH", reply[:12])
+    rcode = flags & 0xF
+    if rcode != 0 or an == 0:
+        raise BenchError(f"DNS has no address for {name} (rcode {rcode})")
+    pos = 12
+    for _ in range(qd):
+        while reply[pos] != 0:
+            pos += reply[pos] + 1
+        pos += 5
+    for _ in range(an):
+        if reply[pos] & 0xC0 == 0xC0:
+            pos += 2
+        else:
+            while reply[pos] != 0:
+                pos += reply[pos] + 1
+            pos += 1
+        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", reply[pos:pos + 10])
+        pos += 10
+        if rtype == 1 and rdlen == 4:
+            return socket.inet_ntoa(reply[pos:pos + 4])
+        pos += rdlen
+    raise BenchError(f"DNS answer for {name} holds no A record")

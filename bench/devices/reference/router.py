@@ -1,0 +1,205 @@
+"""The reference router as the bench drives it: start, stop, restart with another configuration,
+read its status. The Lab starts it after the links when the lab file's DUT driver is `embedded`
+and stops it first on the way down (`lab.router`).
+
+Processes (each in the lab's cleanup ledger): routerd and dnsmasq in the router namespace, the
+ground services (probe echo, origin, payment provider) in the ground namespace. The router's
+files (plan, ruleset, dnsmasq config and leases, event log) live in a run directory removed on
+stop.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+from bench.devices.reference import dnsmasq, nftables, routing, shaping
+from bench.devices.reference.config import RouterConfig, load_router_config
+from bench.devices.reference.plan import RouterPlan, make_plan
+from bench.errors import BenchError
+from bench.lab import netns
+from bench.steps import recorded, step
+
+if TYPE_CHECKING:
+    from bench.lab.lab import Lab
+
+T = TypeVar("T")
+START_TIMEOUT_S = 20.0
+
+
+class ReferenceRouter:
+    def __init__(self, lab: Lab, config: RouterConfig | None = None) -> None:
+        self.lab = lab
+        self.name = "reference-router"
+        self.config = config or load_router_config()
+        self.plan: RouterPlan | None = None
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+
+    # -- life cycle -----------------------------------------------------------------------------
+    @recorded("start")
+    def start(self) -> None:
+        if self.plan is not None:
+            return
+        run_dir = Path(tempfile.mkdtemp(prefix=f"skybench-{self.lab.prefix}-router-"))
+        plan = make_plan(self.lab.plan, self.config, run_dir)
+        self.plan = plan
+        try:
+            plan.plan_file.write_text(plan.model_dump_json(indent=1))
+            self._start_ground_services(plan)
+            self._install_data_path(plan)
+            conf = run_dir / "dnsmasq.conf"
+            conf.write_text(dnsmasq.render_config(plan))
+            self._spawn("router", "dnsmasq", dnsmasq.argv(conf))
+            self._spawn("router", "routerd", [sys.executable, "-m", "bench.devices.reference.daemon", str(plan.plan_file)])
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    @recorded("stop")
+    def stop(self) -> None:
+        for name in ("routerd", "dnsmasq", "ground services"):
+            proc = self._procs.pop(name, None)
+            if proc is None:
+                continue
+            netns.kill_pids([proc.pid])
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            for entry in [e for e in self.lab.ledger.objects if e["kind"] == "process" and e.get("pid") == proc.pid]:
+                self.lab.ledger.forget(entry)
+        for f in self._logs:
+            f.close()
+        self._logs.clear()
+        plan, self.plan = self.plan, None
+        if plan is None:
+            return
+        if netns.exists(plan.namespace):
+            self._remove_data_path(plan)
+        shutil.rmtree(plan.run_dir, ignore_errors=True)
+
+    def restart(self, config: RouterConfig | None = None) -> None:
+        """Stop and start again, with another configuration if given (sessions start afresh)."""
+        with step(f"{self.name}: restart", changed=config is not None and config != self.config):
+            self.stop()
+            if config is not None:
+                self.config = config
+            self.start()
+
+    # -- setup pieces -----------------------------------------------------------------------------
+    def _spawn(self, role: str, name: str, argv: list[str]) -> None:
+        assert self.plan is not None
+        log = open(self.plan.run_dir / f"{name.replace(' ', '-')}.log", "wb")
+        self._logs.append(log)
+        self._procs[name] = self.lab.popen(role, argv, name=f"{self.name} {name}", stdout=log, stderr=subprocess.STDOUT)
+
+    def _start_ground_services(self, plan: RouterPlan) -> None:
+        ground = self.lab.ns("ground")
+        with step("ground services", payment=plan.payment_address, probe_port=plan.config.health.probe_port):
+            with netns.ipr(ground) as ipr:
+                lo = ipr.link_lookup(ifname="lo")[0]
+                present = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=lo, family=2)}
+                if plan.payment_address not in present:
+                    ipr.addr("add", index=lo, address=plan.payment_address, prefixlen=32)
+            argv = [sys.executable, "-m", "bench.devices.reference.ground", "--origin", plan.origin_address,
+                    "--payment", plan.payment_address, "--probe-port", str(plan.config.health.probe_port)]
+            for wan in plan.wans:
+                argv += ["--probe-target", wan.probe_target]
+            self._spawn("ground", "ground services", argv)
+
+    def _install_data_path(self, plan: RouterPlan) -> None:
+        ns = plan.namespace
+        best = {tc: plan.class_order(tc)[0] for tc in ("passengers", "ops")}
+        with step("policy routing", wans=",".join(w.name for w in plan.wans)):
+            routing.relax_reverse_path_filter(plan)
+            with netns.ipr(ns) as ipr:
+                routing.install_wan_tables(ipr, plan)
+                routing.set_main_default(ipr, plan.wan(best["passengers"]))
+        with step("nftables ruleset", table=nftables.TABLE):
+            marks = {plan.passenger_if: plan.wan(best["passengers"]).mark, plan.ops_if: plan.wan(best["ops"]).mark}
+            nftables.apply_in_namespace(ns, nftables.render_ruleset(plan, marks), plan.run_dir)
+        with step("htb", ports=",".join([w.ifname for w in plan.wans] + [plan.passenger_if])):
+            with netns.ipr(ns) as ipr:
+                for wan in plan.wans:
+                    shaping.shape_wan(ipr, wan, plan.config)
+                shaping.shape_passenger_lan(ipr, plan.passenger_if)
+
+    def _remove_data_path(self, plan: RouterPlan) -> None:
+        with step("remove data path", namespace=plan.namespace):
+            netns.run(plan.namespace, ["nft", "delete", "table", "ip", nftables.TABLE], check=False)
+            with netns.ipr(plan.namespace) as ipr:
+                for ifname in [w.ifname for w in plan.wans] + [plan.passenger_if]:
+                    shaping._remove_root(ipr, ipr.link_lookup(ifname=ifname)[0])
+                routing.remove_wan_tables(ipr, plan)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            for name, proc in self._procs.items():
+                if proc.poll() is not None:
+                    raise BenchError(
+                        f"{name} exited with code {proc.returncode} while the reference router started",
+                        where=f"namespace {self.lab.ns('router' if name != 'ground services' else 'ground')}",
+                        fix=f"see {self._log_path(name)} (it is removed when the lab goes down)",
+                    )
+            try:
+                self.status()
+                return
+            except OSError as exc:
+                last = exc
+                time.sleep(0.1)
+        raise BenchError(f"routerd did not answer its status API within {START_TIMEOUT_S:.0f} s ({last})",
+                         where=f"namespace {self.lab.ns('router')}", fix=f"see {self._log_path('routerd')}")
+
+    def _log_path(self, name: str) -> Path | None:
+        return self.plan.run_dir / f"{name.replace(' ', '-')}.log" if self.plan else None
+
+    # -- observation ----------------------------------------------------------------------------
+    def api(self, path: str, timeout_s: float = 5.0) -> Any:
+        """GET a status API path from inside the router namespace (its loopback)."""
+        assert self.plan is not None, "the reference router is not running"
+        url = f"http://127.0.0.1:{self.plan.portal_port}{path}"
+
+        def get() -> Any:
+            with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                return json.loads(resp.read())
+
+        return self.lab.run_in("router", get)
+
+    def status(self) -> dict[str, Any]:
+        return self.api("/api/status")
+
+    def events(self, since: float = 0.0, event: str | None = None) -> list[dict[str, Any]]:
+        return self.api(f"/api/logs?since={since}" + (f"&event={event}" if event else ""))
+
+    def wait_for(self, what: str, predicate: Callable[[dict[str, Any]], T], timeout_s: float, poll_s: float = 0.1) -> T:
+        """Poll the status until predicate(status) is truthy; returns its value."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = predicate(self.status())
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: {what} did not happen within {timeout_s:.1f} s")
+            time.sleep(poll_s)
+
+    def nft(self, *args: str) -> str:
+        """`nft` output inside the router namespace (for tests and debugging)."""
+        assert self.plan is not None
+        return netns.run(self.plan.namespace, ["nft", *args]).stdout
+
+    def htb_stats(self, ifname: str) -> dict[str, dict[str, int]]:
+        assert self.plan is not None
+        with netns.ipr(self.plan.namespace) as ipr:
+            return shaping.class_stats(ipr, ifname)

@@ -37,10 +37,17 @@ def plot_trace(trace: Trace, path: str | Path, *, x: Literal["time", "km"] = "ti
     links = trace.links
     summary = summarize(trace)
     scale, unit = _time_scale(trace.duration_s)
-    fig, axes = plt.subplots(2 * len(links), 1, figsize=(12, 3.6 * len(links) + 0.8), sharex=True,
-                             gridspec_kw={"height_ratios": [1, 1] * len(links), "hspace": 0.12}, squeeze=False)
+    fig = plt.figure(figsize=(12, 3.9 * len(links) + 0.6), layout="constrained")
+    panels = np.atleast_1d(fig.subfigures(len(links), 1, hspace=0.04))
+    first_axis = None
+    bottom_axes = []
     for k, link in enumerate(links):
-        ax_delay, ax_rate = axes[2 * k, 0], axes[2 * k + 1, 0]
+        ax_delay, ax_rate = panels[k].subplots(2, 1, sharex=True)
+        if first_axis is None:
+            first_axis = ax_delay
+        else:  # every panel on the same x range
+            ax_delay.sharex(first_axis)
+        bottom_axes.append(ax_rate)
         info = trace.meta.links.get(link)
         label = f"{link} ({info.provider}, {info.technology})" if info else link
         ax_delay.set_title(label, loc="left", fontsize=10, fontweight="bold")
@@ -75,10 +82,9 @@ def plot_trace(trace: Trace, path: str | Path, *, x: Literal["time", "km"] = "ti
             handles, _ = ax.get_legend_handles_labels()
             if handles:
                 ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
-    axes[-1, 0].set_xlabel("km along the route" if x == "km" else f"trace time ({unit})")
-    fig.suptitle(title or _title(trace), fontsize=11)
-    fig.text(0.99, 0.005, "shaded: outage (down direction)", ha="right", va="bottom", fontsize=8,
-             color=OUTAGE_COLOUR)
+    for ax in bottom_axes:
+        ax.set_xlabel("km along the route" if x == "km" else f"trace time ({unit})", fontsize=9)
+    fig.suptitle(f"{title or _title(trace)}\nshaded red: outage (down direction)", fontsize=11)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

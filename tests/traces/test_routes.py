@@ -18,7 +18,7 @@ from bench.traces.generator import generate, simulate_run
 from bench.traces.importers import import_trace
 from bench.traces.info import summarize
 from bench.traces.route import link_profile, load_calibration, load_route, shipped_routes
-from tests.traces.conftest import FJORD_2024, FJORD_2025
+from tests.traces.conftest import AUTOBAHN, FJORD_2024, FJORD_2025
 
 ROUTE_IDS = [p.stem for p in shipped_routes()]
 SEED = 7
@@ -204,3 +204,12 @@ def test_user_route_file_errors_name_the_field(tmp_path: Path) -> None:
         load_route(path)
     with pytest.raises(BenchError, match="route file not found"):
         load_route(tmp_path / "nope.yaml")
+
+
+def test_synthetic_starlink_rate_is_comparable_with_the_motorway_recording(generated) -> None:
+    recorded = summarize(import_trace("throughput-csv", AUTOBAHN))["links"]["starlink"]
+    synthetic = summarize(generated["astana-borovoe"])["links"]["starlink"]
+    for direction in ("down", "up"):
+        for q in ("p50", "p95"):
+            assert synthetic[direction]["rate_bps"][q] == pytest.approx(recorded[direction]["rate_bps"][q],
+                                                                        rel=0.2), (direction, q)

@@ -206,67 +206,102 @@ class Passenger:
         return rxb - 14 * rxp, txb - 14 * txp
 
     def download(self, seconds: float | None = None, nbytes: int = 0, server: str = "198.19.0.1",
-                 sample_s: float = 0.05, samples: list[tuple[float, int]] | None = None) -> Transfer:
+                 sample_s: float = 0.05, samples: list[tuple[float, int, int, int]] | None = None,
+                 stop_when: Any = None) -> Transfer:
         """Receive from the ground's bulk source for `seconds` (or until nbytes arrived). With
-        `samples`, append (elapsed s, bytes so far) every sample_s for throughput-over-time."""
-
-        def go() -> tuple[int, float]:
-            with socket.create_connection((server, BULK_SOURCE_PORT), timeout=10) as s:
-                s.sendall(f"{nbytes}\n".encode())
-                s.settimeout(2.0)
-                total, start = 0, time.monotonic()
-                next_sample = start + sample_s
-                while True:
-                    now = time.monotonic()
-                    if seconds is not None and now - start >= seconds:
-                        break
-                    try:
-                        data = s.recv(262144)
-                    except TimeoutError:
-                        continue
-                    if not data:
-                        break
-                    total += len(data)
-                    if samples is not None and now >= next_sample:
-                        samples.append((now - start, total))
-                        next_sample = now + sample_s
-                    if nbytes and total >= nbytes:
-                        break
-                return total, time.monotonic() - start
-
-        rx0, tx0 = self.ip_bytes()
-        total, took = netns.run_in(self.ns, go)
-        rx1, tx1 = self.ip_bytes()
-        return Transfer(total, took, rx1 - rx0, tx1 - tx0)
+        `samples`, append (elapsed s, payload bytes, IP bytes in+out, Ethernet bytes in) every
+        sample_s (0: after every read); stop_when(samples) may end the transfer early."""
+        return download_in(self.ns, self.IFNAME, seconds=seconds, nbytes=nbytes, server=server,
+                           sample_s=sample_s, samples=samples, stop_when=stop_when)
 
     def upload(self, seconds: float, server: str = "198.19.0.1") -> Transfer:
-        """Send to the ground's bulk sink for `seconds`; the sink says what arrived and over how long."""
+        return upload_in(self.ns, self.IFNAME, seconds, server)
 
-        def go() -> tuple[int, float]:
-            with socket.create_connection((server, BULK_SINK_PORT), timeout=10) as s:
-                end = time.monotonic() + seconds
-                chunk = b"\x00" * 65536
-                s.settimeout(1.0)
-                while time.monotonic() < end:
-                    try:
-                        s.send(chunk)
-                    except TimeoutError:
-                        continue
-                s.shutdown(socket.SHUT_WR)
-                s.settimeout(30)
-                reply = b""
-                while not reply.endswith(b"\n"):
-                    part = s.recv(64)
-                    if not part:
+
+def dev_counters(ifname: str) -> tuple[int, int, int, int]:
+    """rx bytes, rx packets, tx bytes, tx packets of an interface in the calling thread's
+    namespace (/proc/thread-self: /proc/self/net would show the process's namespace)."""
+    with open("/proc/thread-self/net/dev") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            if name.strip() == ifname:
+                v = rest.split()
+                return int(v[0]), int(v[1]), int(v[8]), int(v[9])
+    raise BenchError(f"no interface {ifname} in this namespace")
+
+
+def _ip_bytes(c: tuple[int, int, int, int]) -> int:
+    # Interface bytes include each frame's 14-byte Ethernet header; IP bytes are what nftables
+    # quotas count at the forward hook.
+    return c[0] - 14 * c[1] + c[2] - 14 * c[3]
+
+
+def download_in(ns: str, ifname: str, *, seconds: float | None = None, nbytes: int = 0, server: str = "198.19.0.1",
+                sample_s: float = 0.05, samples: list[tuple[float, int, int, int]] | None = None,
+                stop_when: Any = None) -> Transfer:
+    """Receive from the ground's bulk source inside namespace `ns` (see Passenger.download)."""
+
+    def go() -> Transfer:
+        c0 = dev_counters(ifname)
+        with socket.create_connection((server, BULK_SOURCE_PORT), timeout=10) as s:
+            s.sendall(f"{nbytes}\n".encode())
+            s.settimeout(0.5)
+            total, start = 0, time.monotonic()
+            next_sample = start
+            while True:
+                now = time.monotonic()
+                if seconds is not None and now - start >= seconds:
+                    break
+                try:
+                    data = s.recv(65536)
+                except TimeoutError:
+                    data = None
+                if data == b"":
+                    break
+                total += len(data or b"")
+                if samples is not None and now >= next_sample:
+                    c = dev_counters(ifname)
+                    samples.append((now - start, total, _ip_bytes(c) - _ip_bytes(c0), c[0] - c0[0]))
+                    next_sample = now + sample_s
+                    if stop_when is not None and stop_when(samples):
                         break
-                    reply += part
-                got, span = reply.split()
-                return int(got), float(span)
+                if nbytes and total >= nbytes:
+                    break
+            took = time.monotonic() - start
+        c1 = dev_counters(ifname)
+        return Transfer(total, took, c1[0] - 14 * c1[1] - (c0[0] - 14 * c0[1]), c1[2] - 14 * c1[3] - (c0[2] - 14 * c0[3]))
 
-        rx0, tx0 = self.ip_bytes()
-        total, span = netns.run_in(self.ns, go)
-        rx1, tx1 = self.ip_bytes()
-        return Transfer(total, span, rx1 - rx0, tx1 - tx0)
+    return netns.run_in(ns, go)
+
+
+def upload_in(ns: str, ifname: str, seconds: float, server: str = "198.19.0.1") -> Transfer:
+    """Send to the ground's bulk sink for `seconds` from inside namespace `ns`; the sink says
+    what arrived and over how long (bits_per_s is the rate the ground saw)."""
+
+    def go() -> Transfer:
+        c0 = dev_counters(ifname)
+        with socket.create_connection((server, BULK_SINK_PORT), timeout=10) as s:
+            end = time.monotonic() + seconds
+            chunk = b"\x00" * 65536
+            s.settimeout(0.5)
+            while time.monotonic() < end:
+                try:
+                    s.send(chunk)
+                except TimeoutError:
+                    continue
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(60)
+            reply = b""
+            while not reply.endswith(b"\n"):
+                part = s.recv(64)
+                if not part:
+                    break
+                reply += part
+        got, span = reply.split()
+        c1 = dev_counters(ifname)
+        return Transfer(int(got), float(span), c1[0] - 14 * c1[1] - (c0[0] - 14 * c0[1]), c1[2] - 14 * c1[3] - (c0[2] - 14 * c0[3]))
+
+    return netns.run_in(ns, go)
 
 
 def _in_namespace(name: str) -> bool:

@@ -54,8 +54,10 @@ class VisaSession:
 
     def __init__(self, config: InstrumentConfig, *, backend: str = PY_BACKEND,
                  resource_manager: pyvisa.ResourceManager | None = None,
-                 timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
+                 timeout_ms: int = DEFAULT_TIMEOUT_MS, clear_errors: bool = True) -> None:
         self.config = config
+        # Off for read-only looks (`skybench instruments`): another user's errors stay queued.
+        self.clear_errors = clear_errors
         self.name = config.name
         self.backend = backend
         self.timeout_ms = timeout_ms
@@ -66,14 +68,15 @@ class VisaSession:
 
     # -- connection ------------------------------------------------------------------------------
     def open(self) -> None:
-        """Open the session, check `*IDN?` against the lab file's model, clear the error queue."""
+        """Open the session, check `*IDN?` against the lab file's model, clear the error queue (*CLS)."""
         with step(f"{self.name}: connect", resource=self.config.resource, backend=self.backend) as rec:
             try:
                 self._connect()
                 self.identity = self.query(self.commands.identify)
                 self._check_model(self.identity)
                 self._select_dialect(self.identity)
-                self._visa(self.commands.clear_status, lambda res: res.write(self.commands.clear_status))
+                if self.clear_errors:
+                    self._visa(self.commands.clear_status, lambda res: res.write(self.commands.clear_status))
             except BaseException:
                 self.close()
                 raise

@@ -141,12 +141,12 @@ class PowerSupply(VisaSession):
         self.write(start_command)
         began = time.perf_counter()
         try:
-            # Checked inside the event: a refusal must still end it (output back on).
-            self.raise_errors(start_command)
             wait_until(began + duration_s)
-        finally:
+        finally:  # whatever happens, the event ends: output back on, setpoint back
             self.write(end_command)
             ended = time.perf_counter()
-        self.raise_errors(end_command)
+        # The error queue is read after the event, not inside it: a round trip in the window
+        # would only make it longer. Errors of both commands are in the queue, in order.
+        self.raise_errors(f"{start_command!r} / {end_command!r}")
         return SupplyEventTiming(kind, round(duration_s * 1000, 3), round((ended - began) * 1000, 3),
                                  level, nominal, started_at)

@@ -156,7 +156,7 @@ class VisaSession:
     def setting(self, command: str) -> None:
         """Send a setting command, then read `SYST:ERR?`: a refused command raises."""
         self.write(command)
-        self.raise_errors(command)
+        self.raise_errors(repr(command))
 
     def read_errors(self) -> list[ScpiError]:
         """Drain the error queue (up to MAX_ERRORS_READ entries)."""
@@ -176,11 +176,12 @@ class VisaSession:
         return found
 
     def raise_errors(self, after: str) -> None:
+        """Raise if the error queue holds errors; `after` names what was sent (quoted)."""
         errors = self.read_errors()
         if errors:
             listed = "; ".join(f'{e.code} "{e.message}"' for e in errors)
             raise InstrumentError(
-                f"refused {after!r}: {listed}", where=where(self.config),
+                f"refused {after}: {listed}", where=where(self.config),
                 fix="-113: the instrument does not know this command (check the lab file's model); "
                 "-222: the value is beyond the instrument's own range; other codes: see its manual",
             )

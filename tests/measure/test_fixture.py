@@ -41,6 +41,10 @@ def test_unknown_requirement():
 @pytest.mark.requirement("POR-4")
 def test_declared_only():
     pass
+
+def test_body_fails_after_a_failed_measurement(measure):
+    measure("POR-4", 2, units="count")
+    assert False, "the body's own failure"
 '''
 
 
@@ -53,7 +57,7 @@ def test_verdicts_outcomes_messages_and_store(pytester: pytest.Pytester) -> None
     results = pytester.path / "results"
     allure_dir = pytester.path / "allure"
     result = run(pytester, "--results-dir", str(results), "--alluredir", str(allure_dir))
-    result.assert_outcomes(passed=3, failed=2, errors=1)
+    result.assert_outcomes(passed=3, failed=3, errors=1)
     out = result.stdout.str()
 
     # the failing test: every measurement recorded, the body ran on, the message lists both failures
@@ -67,11 +71,12 @@ def test_verdicts_outcomes_messages_and_store(pytester: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(["*MARGINAL FO-1 failover detection time: 4.8 s, marginal: 0.2 s from limit 5 s*km 80.5*"])
     result.stdout.fnmatch_lines(["*in Mbit/s (rate) but its limit is in s (time): they cannot be compared*"])
     result.stdout.fnmatch_lines(["*@pytest.mark.requirement names 'FO-11', not in the catalogue*"])
-    result.stdout.fnmatch_lines(["*catalogue 1.0 (scenarios/requirements.yaml): 4 of 14 requirements covered; measurements: 2 pass, 1 marginal, 2 fail*"])
+    result.stdout.fnmatch_lines(["*the body's own failure*", "*measurements that failed before this error:", "*POR-4 bypass attempts that got through: 2, required 0"])
+    result.stdout.fnmatch_lines(["*catalogue 1.0 (scenarios/requirements.yaml): 4 of 14 requirements covered; measurements: 2 pass, 1 marginal, 3 fail*"])
 
     frame = load_measurements(results)
     by_test = frame.groupby(frame.test.str.split("::").str[-1]).size().to_dict()
-    assert by_test == {"test_passing": 1, "test_marginal": 1, "test_failing": 3}
+    assert by_test == {"test_passing": 1, "test_marginal": 1, "test_failing": 3, "test_body_fails_after_a_failed_measurement": 1}
     failing = frame[frame.test.str.endswith("test_failing")].set_index("quantity")
     assert failing.loc["detection", "verdict"] == "fail" and failing.loc["switch", "verdict"] == "pass"
     assert failing.loc["goodput_ratio", "value"] == pytest.approx(91) and failing.loc["goodput_ratio", "recorded_units"] == "ratio"
@@ -81,7 +86,7 @@ def test_verdicts_outcomes_messages_and_store(pytester: pytest.Pytester) -> None
 
     coverage = json.loads((results / "requirements-coverage.json").read_text())
     reqs = coverage["requirements"]
-    assert reqs["POR-4"]["tests"] == ["test_suite.py::test_declared_only"] and reqs["POR-4"]["measurements"] == {}
+    assert reqs["POR-4"]["tests"] == ["test_suite.py::test_declared_only"] and reqs["POR-4"]["measurements"] == {"fail": 1}
     assert reqs["FO-1"]["measurements"] == {"marginal": 1, "fail": 1, "pass": 1}
     assert reqs["PWR-1"]["tests"] == [] and coverage["catalogue_version"] == "1.0"
     assert json.loads((results / "requirements.json").read_text())["version"] == "1.0"
@@ -100,7 +105,7 @@ def test_verdicts_outcomes_messages_and_store(pytester: pytest.Pytester) -> None
 
 def test_without_a_results_dir_measurements_stay_in_memory(pytester: pytest.Pytester) -> None:
     result = run(pytester, "-k", "passing or marginal")
-    result.assert_outcomes(passed=2, deselected=4)
+    result.assert_outcomes(passed=2, deselected=5)
     assert not list(pytester.path.rglob("*.parquet"))
     result.stdout.fnmatch_lines(["*measurements: 1 pass, 1 marginal, 0 fail*"])
 
@@ -109,7 +114,7 @@ def test_an_operators_catalogue_changes_the_verdict(pytester: pytest.Pytester) -
     ops = pytester.path / "ops.yaml"
     ops.write_text("version: ops-3\nrequirements:\n  FO-3:\n    quantities:\n      restore:\n        limit: {max: 2}\n")
     result = run(pytester, "-k", "passing", "--requirements", str(ops))
-    result.assert_outcomes(failed=1, deselected=5)
+    result.assert_outcomes(failed=1, deselected=6)
     result.stdout.fnmatch_lines(["*FO-3 service restored after link return: 3 s > limit 2 s (+1 s, +50 %)*"])
     result.stdout.fnmatch_lines([f"*catalogue 1.0+ops-3 (scenarios/requirements.yaml, {ops})*"])
 

@@ -12,8 +12,8 @@ from bench.errors import BenchError
 from bench.traces import Trace, read_trace, write_trace
 from tests.traces.conftest import CSV_HEADER, CSV_META, CSV_ROWS, small_trace
 
-_work = Path(tempfile.mkdtemp(prefix="skybench-corrupt-"))
-VALID_PARQUET = write_trace(small_trace(), _work / "valid.parquet").read_bytes()
+with tempfile.TemporaryDirectory(prefix="skybench-corrupt-") as _work:
+    VALID_PARQUET = write_trace(small_trace(), Path(_work) / "valid.parquet").read_bytes()
 VALID_CSV = (CSV_META + CSV_HEADER + CSV_ROWS).encode()
 
 

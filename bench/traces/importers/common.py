@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -171,9 +170,6 @@ def long_table(t_s: np.ndarray, link: str, per_direction: Mapping[str, Mapping[s
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
-
-def iso(ts: datetime | pd.Timestamp) -> str:
-    return pd.Timestamp(ts).isoformat()
 
 
 def carried_summary(direction: str, values: np.ndarray, column: str) -> dict:

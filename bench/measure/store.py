@@ -97,7 +97,7 @@ class MeasurementStore:
         with self._lock:
             if not self._written:
                 return None
-            table = pa.concat_tables([pq.read_table(path, schema=SCHEMA) for path in self._written])
+            table = ds.dataset([str(path) for path in self._written], schema=SCHEMA, format="parquet").to_table()
             run_ids = sorted(set(table.column("run_id").to_pylist()))
             name = f"run-{'_'.join(run_ids)}-{uuid.uuid4().hex[:8]}.parquet"
             merged = self._write_atomically(table, name)

@@ -40,7 +40,8 @@ class Session:
         if self.tier == "bundle":
             d["quota_bytes"] = self.bundle_bytes
             d["quota_used_bytes"] = used
-            d["quota_exhausted"] = used is not None and self.bundle_bytes is not None and used > self.bundle_bytes
+            # The kernel reports a depleted quota as used == its size (it stops the figure there).
+            d["quota_exhausted"] = used is not None and self.bundle_bytes is not None and used >= self.bundle_bytes
         return d
 
 

@@ -124,3 +124,10 @@ def test_two_clients_see_one_instrument(supply_server: ScpiSocketServer) -> None
             PowerSupply(supply_config(supply_server.resource, name="cli")) as two:
         one.set_voltage(26.0)
         assert two.voltage_setpoint() == 26.0
+
+
+def test_a_missing_serial_port_names_the_resource() -> None:
+    with pytest.raises(InstrumentError) as missing:
+        open_instrument(supply_config("ASRL/dev/ttySKYBENCH9::INSTR"))
+    assert "instrument psu (ASRL/dev/ttySKYBENCH9::INSTR): cannot open it" in str(missing.value)
+    assert "/dev/ttySKYBENCH9" in str(missing.value) and "Traceback" not in str(missing.value)

@@ -5,7 +5,7 @@ Only queries are sent (no *CLS, no *RST, no setting): looking at a bench must ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.errors import BenchError
 from bench.instruments.attenuator import RfAttenuator
@@ -46,8 +46,8 @@ def instrument_status(config: InstrumentConfig, *, backend: str = PY_BACKEND,
     try:
         if config.kind == "power_supply":
             with PowerSupply(config, backend=backend, timeout_ms=timeout_ms, clear_errors=False) as psu:
-                return InstrumentStatus(**{**base.__dict__, "identity": psu.identity, "state": _supply_state(psu)})
+                return replace(base, identity=psu.identity, state=_supply_state(psu))
         with RfAttenuator(config, backend=backend, timeout_ms=timeout_ms, clear_errors=False) as fader:
-            return InstrumentStatus(**{**base.__dict__, "identity": fader.identity, "state": _attenuator_state(fader)})
+            return replace(base, identity=fader.identity, state=_attenuator_state(fader))
     except BenchError as exc:
-        return InstrumentStatus(**{**base.__dict__, "problem": exc.message})
+        return replace(base, problem=exc.message)

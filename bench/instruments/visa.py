@@ -125,10 +125,11 @@ class VisaSession:
     def close(self) -> None:
         res, self._res = self._res, None
         if res is not None:
-            try:
-                res.close()
-            except (VisaIOError, OSError):
-                pass
+            with step(f"{self.name}: disconnect", resource=self.config.resource):
+                try:
+                    res.close()
+                except (VisaIOError, OSError):
+                    pass
         if self._own_rm and self._rm is not None:
             try:
                 self._rm.close()
@@ -203,9 +204,12 @@ class VisaSession:
                 f"VISA error on {command!r}: {exc.abbreviation} ({exc.description})",
                 where=where(self.config), fix=CHECK_CONNECTION,
             ) from exc
-        except (OSError, ValueError, pyvisa.errors.Error) as exc:
+        except OSError as exc:
             # pyvisa-py reports a refused or dropped TCP connection as the socket's OSError.
             what = "cannot open it" if opening else f"lost the connection on {command!r}"
+            raise InstrumentError(f"{what}: {exc}", where=where(self.config), fix=CHECK_CONNECTION) from exc
+        except (ValueError, pyvisa.errors.Error) as exc:
+            what = "cannot open it" if opening else f"failed on {command!r}"
             raise InstrumentError(f"{what}: {exc}", where=where(self.config), fix=CHECK_CONNECTION) from exc
         except Exception as exc:  # pyvisa-py raises a bare Exception("could not connect: ...")
             if not opening:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.instruments.emulated.base import EmulatedInstrument, Identity
 from bench.instruments.emulated.scpi_parser import boolean, no_params, numeric
@@ -99,8 +99,8 @@ class EmulatedPowerSupply(EmulatedInstrument):
         volts, _, _ = self.output()
         return self.state.output_on and volts >= self.load.min_operating_v
 
-    def _update(self, **changes: object) -> None:
-        self.state = SupplyState(**{**self.state.__dict__, **changes})  # type: ignore[arg-type]
+    def _update(self, **changes: float | bool) -> None:
+        self.state = replace(self.state, **changes)  # type: ignore[arg-type]
         powered = self._feeds_load()
         if powered == self.powered:
             return

@@ -14,6 +14,7 @@ SYSTEM_PACKAGES=(
     qemu-system-x86     # netem VM: runs a kernel that has sch_netem (bench/vm)
     busybox-static      # netem VM: the guest's initramfs tools
     cpio                # netem VM: inspecting/packing initramfs archives
+    snmpd               # devices: the real SNMP agent the SNMP driver is tested against
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -20,11 +20,14 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from bench.devices.drivers.base import DeviceError, DeviceTarget, Retry
+from bench.devices.protocols import UnsupportedByDriver
 from bench.errors import BenchError
 from bench.lab import netns
 from bench.steps import step
 
-WORKER_START_TIMEOUT_S = 30.0
+_ERRORS: dict[str, type[BenchError]] = {
+    cls.__name__: cls for cls in (BenchError, DeviceError, UnsupportedByDriver)
+}
 
 
 def method_hints(protocol: type, name: str) -> tuple[dict[str, Any], Any]:
@@ -73,8 +76,10 @@ class InNamespace:
         if reply.get("ok"):
             return reply.get("value")
         error = reply["error"]
-        cls = DeviceError if error["type"] == "DeviceError" else BenchError
-        raise cls(error["what"], where=error.get("where"), fix=error.get("fix"))
+        cls = _ERRORS.get(error["type"], BenchError)
+        raised = cls.__new__(cls)  # the worker already built the message; keep its class for `except`
+        BenchError.__init__(raised, error["what"], where=error.get("where"), fix=error.get("fix"))
+        raise raised
 
     def __getattr__(self, name: str) -> Any:
         if name not in protocol_methods(self.protocol):

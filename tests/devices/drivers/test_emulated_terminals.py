@@ -22,7 +22,6 @@ from bench.devices.terminals.derive import PROCESSING_RTT_MS
 from bench.lab import netns
 from bench.lab.lab import Lab
 from bench.lab.reach import EchoServer, udp_echo_rtts
-from tests.hostsnap import HostSnapshot
 
 pytestmark = pytest.mark.lab
 T = TypeVar("T")
@@ -78,8 +77,7 @@ def eventually(read: Callable[[], T], ok: Callable[[T], bool], timeout_s: float 
     return value
 
 
-def test_unmodified_starlink_client_reads_the_emulated_dish(lab: Lab, terminals: TerminalServices,
-                                                            untouched_host: HostSnapshot) -> None:
+def test_unmodified_starlink_client_reads_the_emulated_dish(lab: Lab, terminals: TerminalServices) -> None:
     first = read_dish(lab, terminals)["status"]
     assert first["state"] == "CONNECTED"
     assert first["pop_ping_latency_ms"] == pytest.approx(PROCESSING_RTT_MS["starlink"])

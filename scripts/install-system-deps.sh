@@ -13,6 +13,7 @@ SYSTEM_PACKAGES=(
     dnsmasq-base        # DHCP/DNS inside the embedded lab
     qemu-system-x86     # netem VM: runs a kernel that has sch_netem (bench/vm)
     busybox-static      # netem VM: the guest's initramfs tools
+    busybox-static      # reference router tests: udhcpc, the emulated passengers' DHCP client
     cpio                # netem VM: inspecting/packing initramfs archives
     snmpd               # devices: the real SNMP agent the SNMP driver is tested against
 )

@@ -4,6 +4,7 @@ lab's router with it, the purchase flow a passenger goes through, and throughput
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -16,7 +17,8 @@ from bench.lab.lab import Lab
 
 # The smaller bundle the tests buy: 1 GB takes 10-30 s through this machine's lab; the data path
 # is the same for any size (test_quota_counts_every_byte_exactly shows the counting is exact).
-TEST_BUNDLE_BYTES = 100_000_000
+# SKYBENCH_BUNDLE_BYTES=1000000000 runs the tests with the real 1 GB bundle.
+TEST_BUNDLE_BYTES = int(os.environ.get("SKYBENCH_BUNDLE_BYTES", "100000000"))
 
 TEST_CONFIG: RouterConfig = load_router_config().override(
     {
@@ -24,7 +26,7 @@ TEST_CONFIG: RouterConfig = load_router_config().override(
         "health": {"interval_s": 0.3, "timeout_s": 0.25, "down_after": 3, "up_after": 3, "failback_hold_s": 3.0},
         "portal": {
             "packages": [
-                {"id": "bundle-test", "kind": "bundle", "bytes": TEST_BUNDLE_BYTES, "price_kzt": 300, "title": "100 MB (tests)"},
+                {"id": "bundle-test", "kind": "bundle", "bytes": TEST_BUNDLE_BYTES, "price_kzt": 300, "title": "test bundle"},
                 *[p.model_dump() for p in load_router_config().portal.packages],
             ]
         },

@@ -4,7 +4,7 @@ Health probes and failover (bench.devices.reference.failover), the captive porta
 (portal), sessions and quotas (sessions). The data path it steers is the kernel's: nftables
 marks/NAT/quotas, per-WAN routing tables, HTB. Started by the bench with lab.popen:
 
-    python -m bench.devices.reference.daemon <run_dir>/plan.json
+    python -m bench.devices.reference.daemon <file_prefix>.plan.json
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class RouterDaemon:
         }
 
     def _clients(self) -> list[dict[str, Any]]:
-        leases = self.plan.run_dir / "dnsmasq.leases"
+        leases = self.plan.file("dnsmasq.leases")
         out = []
         if leases.exists():
             for line in leases.read_text().splitlines():

@@ -18,7 +18,6 @@ OPS_NETMASK = "255.255.255.0"
 def render_config(plan: RouterPlan) -> str:
     cfg = plan.config
     domain = cfg.portal.domain
-    run = plan.run_dir
     p0, p1 = cfg.dhcp.passenger_pool
     o0, o1 = cfg.dhcp.ops_pool
     lease = cfg.dhcp.lease_s
@@ -42,13 +41,13 @@ def render_config(plan: RouterPlan) -> str:
         f"dhcp-option=tag:ops,option:dns-server,{plan.ops_address}",
         # RFC 8910: tells clients where the captive portal is.
         f"dhcp-option=tag:pass,114,\"http://portal.{domain}/\"",
-        f"dhcp-leasefile={run / 'dnsmasq.leases'}",
+        f"dhcp-leasefile={plan.file('dnsmasq.leases')}",
         "dhcp-authoritative",
         "dhcp-rapid-commit",
         # Skip the ICMP check of an address before offering it (3 s a lease): the lab hands out
         # addresses only through this server, so there is nothing to collide with.
         "no-ping",
-        f"log-facility={run / 'dnsmasq.log'}",
+        f"log-facility={plan.file('dnsmasq.log')}",
         "log-dhcp",
         "log-queries",
         "pid-file=",

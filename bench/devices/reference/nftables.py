@@ -171,9 +171,8 @@ table ip {TABLE} {{
 """
 
 
-def apply_in_namespace(ns: str, text: str, run_dir: Path, name: str = "ruleset.nft") -> Path:
-    """Load a ruleset inside a namespace from the bench (the file stays in the run dir to read)."""
-    path = run_dir / name
+def apply_in_namespace(ns: str, text: str, path: Path) -> Path:
+    """Load a ruleset inside a namespace from the bench (the file stays, for people to read)."""
     path.write_text(text)
     netns.run(ns, ["nft", "-f", str(path)])
     return path

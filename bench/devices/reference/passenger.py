@@ -118,12 +118,13 @@ class Passenger:
         if busybox is None:
             raise BenchError("busybox is not installed (its udhcpc is the lab's DHCP client)",
                              fix="install busybox-static: scripts/install-system-deps.sh")
-        work = Path(tempfile.mkdtemp(prefix="skybench-udhcpc-"))
+        # Two small files, each in the lab's ledger before it exists (a killed run leaves none).
+        base = Path(tempfile.gettempdir()) / f"skybench-{self.ns}"
+        script, lease_file = Path(f"{base}.udhcpc.sh"), Path(f"{base}.udhcpc.lease")
+        entries = [self.lab.ledger.record("file", path=str(f)) for f in (script, lease_file)]
         try:
-            script = work / "script"
             script.write_text(UDHCPC_SCRIPT)
             script.chmod(0o755)
-            lease_file = work / "lease"
             start = time.monotonic()
             proc = netns.popen(self.ns, [busybox, "udhcpc", "-i", self.IFNAME, "-f", "-q", "-n", "-t", "5", "-T", "2", "-s", str(script)],
                                env={**os.environ, "LEASE_FILE": str(lease_file)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -138,7 +139,9 @@ class Passenger:
                                  where=self.name, fix="is the router's DHCP server running on the passenger LAN?")
             values = dict(line.split("=", 1) for line in lease_file.read_text().splitlines() if "=" in line)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            for f, entry in zip((script, lease_file), entries):
+                f.unlink(missing_ok=True)
+                self.lab.ledger.forget(entry)
         mask = sum(bin(int(o)).count("1") for o in values["mask"].split(".")) if "." in values["mask"] else int(values["mask"])
         lease = Lease(ip=values["ip"], mask=mask, router=values["router"].split()[0], dns=values["dns"].split()[0],
                       lease_s=int(values["lease"]), server=values["serverid"], took_s=took)

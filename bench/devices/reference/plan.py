@@ -36,11 +36,19 @@ class WanPort(BaseModel):
     uplink_kbit: int
 
 
+# Every file the router writes: the bench records each in the lab's cleanup ledger before it
+# exists, so even a lab that was SIGKILLed leaves none behind (the next lab removes them).
+RUN_FILES = (
+    "plan.json", "ruleset.nft", "dnsmasq.conf", "dnsmasq.leases", "dnsmasq.log", "events.jsonl",
+    "routerd.out", "dnsmasq.out", "ground-services.out",
+)
+
+
 class RouterPlan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     namespace: str
-    run_dir: Path
+    file_prefix: str  # the router's files are <file_prefix>.<name>, name in RUN_FILES
     wans: list[WanPort]
     passenger_if: str = PASSENGER_IF
     ops_if: str = OPS_IF
@@ -63,16 +71,21 @@ class RouterPlan(BaseModel):
             return [w for w in chosen if any(p.name == w for p in self.wans)]
         return [w.name for w in sorted(self.wans, key=lambda w: w.priority)]
 
+    def file(self, name: str) -> Path:
+        if name not in RUN_FILES:
+            raise ValueError(f"{name} is not one of the router's files (RUN_FILES)")
+        return Path(f"{self.file_prefix}.{name}")
+
     @property
     def state_log(self) -> Path:
-        return self.run_dir / "events.jsonl"
+        return self.file("events.jsonl")
 
     @property
     def plan_file(self) -> Path:
-        return self.run_dir / "plan.json"
+        return self.file("plan.json")
 
 
-def make_plan(topology: TopologyPlan, config: RouterConfig, run_dir: Path) -> RouterPlan:
+def make_plan(topology: TopologyPlan, config: RouterConfig, file_prefix: str) -> RouterPlan:
     wans = []
     for wan in topology.wans:
         i = wan.addresses.index
@@ -99,4 +112,4 @@ def make_plan(topology: TopologyPlan, config: RouterConfig, run_dir: Path) -> Ro
             where="router configuration",
             fix=f"use the lab's WAN names: {', '.join(w.name for w in wans)}",
         )
-    return RouterPlan(namespace=topology.ns("router"), run_dir=run_dir, wans=wans, config=config)
+    return RouterPlan(namespace=topology.ns("router"), file_prefix=file_prefix, wans=wans, config=config)

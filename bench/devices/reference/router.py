@@ -4,14 +4,13 @@ and stops it first on the way down (`lab.router`).
 
 Processes (each in the lab's cleanup ledger): routerd and dnsmasq in the router namespace, the
 ground services (probe echo, origin, payment provider) in the ground namespace. The router's
-files (plan, ruleset, dnsmasq config and leases, event log) live in a run directory removed on
-stop.
+files (plan, ruleset, dnsmasq config and leases, event log, process output) are
+`/tmp/skybench-<prefix>-router.<name>`, each in the ledger before it exists, removed on stop.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from bench.devices.reference import dnsmasq, nftables, routing, shaping
 from bench.devices.reference.config import RouterConfig, load_router_config
-from bench.devices.reference.plan import RouterPlan, make_plan
+from bench.devices.reference.plan import RUN_FILES, RouterPlan, make_plan
 from bench.errors import BenchError
 from bench.lab import netns
 from bench.steps import recorded, step
@@ -43,20 +42,23 @@ class ReferenceRouter:
         self.plan: RouterPlan | None = None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
+        self._files: list[dict[str, Any]] = []  # ledger entries of the router's files
 
     # -- life cycle -----------------------------------------------------------------------------
     @recorded("start")
     def start(self) -> None:
         if self.plan is not None:
             return
-        run_dir = Path(tempfile.mkdtemp(prefix=f"skybench-{self.lab.prefix}-router-"))
-        plan = make_plan(self.lab.plan, self.config, run_dir)
+        prefix = str(Path(tempfile.gettempdir()) / f"skybench-{self.lab.prefix}-router")
+        plan = make_plan(self.lab.plan, self.config, prefix)
         self.plan = plan
         try:
+            for name in RUN_FILES:
+                self._files.append(self.lab.ledger.record("file", path=str(plan.file(name))))
             plan.plan_file.write_text(plan.model_dump_json(indent=1))
             self._start_ground_services(plan)
             self._install_data_path(plan)
-            conf = run_dir / "dnsmasq.conf"
+            conf = plan.file("dnsmasq.conf")
             conf.write_text(dnsmasq.render_config(plan))
             self._spawn("router", "dnsmasq", dnsmasq.argv(conf))
             self._spawn("router", "routerd", [sys.executable, "-m", "bench.devices.reference.daemon", str(plan.plan_file)])
@@ -82,11 +84,12 @@ class ReferenceRouter:
             f.close()
         self._logs.clear()
         plan, self.plan = self.plan, None
-        if plan is None:
-            return
-        if netns.exists(plan.namespace):
+        if plan is not None and netns.exists(plan.namespace):
             self._remove_data_path(plan)
-        shutil.rmtree(plan.run_dir, ignore_errors=True)
+        for entry in self._files:
+            Path(entry["path"]).unlink(missing_ok=True)
+            self.lab.ledger.forget(entry)
+        self._files.clear()
 
     def restart(self, config: RouterConfig | None = None) -> None:
         """Stop and start again, with another configuration if given (sessions start afresh)."""
@@ -99,7 +102,7 @@ class ReferenceRouter:
     # -- setup pieces -----------------------------------------------------------------------------
     def _spawn(self, role: str, name: str, argv: list[str]) -> None:
         assert self.plan is not None
-        log = open(self.plan.run_dir / f"{name.replace(' ', '-')}.log", "wb")
+        log = open(self._output_path(name), "wb")
         self._logs.append(log)
         self._procs[name] = self.lab.popen(role, argv, name=f"{self.name} {name}", stdout=log, stderr=subprocess.STDOUT)
 
@@ -127,7 +130,7 @@ class ReferenceRouter:
                 routing.set_main_default(ipr, plan.wan(best["passengers"]))
         with step("nftables ruleset", table=nftables.TABLE):
             marks = {plan.passenger_if: plan.wan(best["passengers"]).mark, plan.ops_if: plan.wan(best["ops"]).mark}
-            nftables.apply_in_namespace(ns, nftables.render_ruleset(plan, marks), plan.run_dir)
+            nftables.apply_in_namespace(ns, nftables.render_ruleset(plan, marks), plan.file("ruleset.nft"))
         with step("htb", ports=",".join([w.ifname for w in plan.wans] + [plan.passenger_if])):
             with netns.ipr(ns) as ipr:
                 for wan in plan.wans:
@@ -151,7 +154,7 @@ class ReferenceRouter:
                     raise BenchError(
                         f"{name} exited with code {proc.returncode} while the reference router started",
                         where=f"namespace {self.lab.ns('router' if name != 'ground services' else 'ground')}",
-                        fix=f"see {self._log_path(name)} (it is removed when the lab goes down)",
+                        fix=f"see {self._output_path(name)} (it is removed when the lab goes down)",
                     )
             try:
                 self.status()
@@ -160,10 +163,10 @@ class ReferenceRouter:
                 last = exc
                 time.sleep(0.1)
         raise BenchError(f"routerd did not answer its status API within {START_TIMEOUT_S:.0f} s ({last})",
-                         where=f"namespace {self.lab.ns('router')}", fix=f"see {self._log_path('routerd')}")
+                         where=f"namespace {self.lab.ns('router')}", fix=f"see {self._output_path('routerd')}")
 
-    def _log_path(self, name: str) -> Path | None:
-        return self.plan.run_dir / f"{name.replace(' ', '-')}.log" if self.plan else None
+    def _output_path(self, name: str) -> Path | None:
+        return self.plan.file(f"{name.replace(' ', '-')}.out") if self.plan else None
 
     # -- observation ----------------------------------------------------------------------------
     def api(self, path: str, timeout_s: float = 5.0) -> Any:

@@ -87,3 +87,16 @@ def test_dns_listens_on_the_lan_ports_only(lab: Lab, router: ReferenceRouter) ->
         return out
 
     assert lab.run_in("router", udp_listeners) == {"198.18.0.1", "198.18.8.1"}
+
+
+def test_each_traffic_class_follows_its_own_wan_list(lab: Lab) -> None:
+    from tests.devices.router_helpers import TEST_CONFIG, router_with
+
+    split = TEST_CONFIG.override({"traffic_classes": {"passengers": {"wans": ["starlink", "lte"]}, "ops": {"wans": ["oneweb", "starlink"]}}})
+    router = router_with(lab, split)
+    try:
+        status = router.wait_for("classes on their WANs", lambda s: s["active"] == {"passengers": "starlink", "ops": "oneweb"} and s, 10)
+        assert whoami(lab, "passengers") == status["wans"]["starlink"]["address"]
+        assert whoami(lab, "ops") == status["wans"]["oneweb"]["address"]
+    finally:
+        router_with(lab, TEST_CONFIG)

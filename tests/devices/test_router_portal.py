@@ -58,7 +58,12 @@ def test_whole_trip_passenger_is_never_cut(lab: Lab, router: ReferenceRouter) ->
         assert status == 200 and session["tier"] == "unlimited"
         samples: list = []
         t = p.download(nbytes=int(TEST_BUNDLE_BYTES * 1.5), samples=samples, sample_s=0.1)
-        print(f"whole trip: {t.bytes / 1e6:.0f} MB in {t.seconds:.2f} s = {t.bits_per_s / 1e6:.0f} Mbit/s")
+        client = next(c for c in router.status()["clients"] if c["mac"] == p.mac)
+        print(f"whole trip: {t.bytes / 1e6:.0f} MB in {t.seconds:.2f} s = {t.bits_per_s / 1e6:.0f} Mbit/s; "
+              f"accounted down {client['bytes_down']} B, client received {t.ip_bytes_rx} IP bytes")
+        # Per-client accounting (kernel counters) agrees with what the client received.
+        assert abs(client["bytes_down"] - t.ip_bytes_rx) <= 0.01 * t.ip_bytes_rx
+        assert client["bytes_up"] > 0
         assert t.bytes >= TEST_BUNDLE_BYTES * 1.5
         # Never held anywhere near the free-tier cap (last second included).
         assert rate_bps(samples, samples[-1][0] - 1.0, samples[-1][0]) > 20 * cap
@@ -169,3 +174,17 @@ def test_cap_mechanisms_compared(lab: Lab) -> None:
         print(f"cap {cap / 1e6:.3f} Mbit/s by {mechanism}: {rate / 1e6:.3f} Mbit/s on the wire ({rate / cap:.1%})")
     assert results["htb"] <= 1.08 * cap and results["nft-limit"] <= 1.15 * cap
     assert results["nft-limit"] > 0.2 * cap
+
+
+def test_free_tier_upload_is_policed_to_its_cap(lab: Lab, router: ReferenceRouter) -> None:
+    cap = router.config.portal.free_tier.up_kbit * 1000
+    with Passenger(lab, "upload") as p:
+        p.connect()
+        _accept(p)
+        # The nftables limit's bucket holds a second's worth of rate plus the burst (the kernel's
+        # tokens_max): a first upload empties it, the measured one starts right after.
+        p.upload(seconds=2)
+        t = p.upload(seconds=6)
+    # The ground's sink saw this much payload between its first and last byte.
+    print(f"free tier upload, cap {cap / 1e6:.3f} Mbit/s (nftables meter): {t.bits_per_s / 1e6:.3f} Mbit/s payload ({t.bits_per_s / cap:.1%})")
+    assert 0.5 * cap <= t.bits_per_s <= 1.1 * cap

@@ -115,13 +115,17 @@ class RouterDaemon:
         }
 
     def _clients(self) -> list[dict[str, Any]]:
+        """DHCP leases with each client's forwarded bytes (the kernel's per-client counters)."""
         leases = self.plan.file("dnsmasq.leases")
+        up, down = nftables.client_bytes("client_up"), nftables.client_bytes("client_down")
         out = []
         if leases.exists():
             for line in leases.read_text().splitlines():
                 parts = line.split()
                 if len(parts) >= 4:
-                    out.append({"expires": int(parts[0]), "mac": parts[1], "ip": parts[2], "hostname": None if parts[3] == "*" else parts[3]})
+                    ip = parts[2]
+                    out.append({"expires": int(parts[0]), "mac": parts[1], "ip": ip, "hostname": None if parts[3] == "*" else parts[3],
+                                "bytes_up": up.get(ip, 0), "bytes_down": down.get(ip, 0)})
         return out
 
     # -- life -----------------------------------------------------------------------------------

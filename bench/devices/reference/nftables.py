@@ -13,6 +13,9 @@ Sets and maps the router daemon changes at run time:
     bundle         clients with a data bundle; bundle_quota maps each to its own quota object,
                    counted in the data path on every forwarded packet, both directions
     client_class   free-tier clients -> their HTB class on the passenger port (download cap)
+Sets the kernel fills itself:
+    client_up, client_down   per-client accounting: an element with a byte counter for every
+                             passenger address that sent (received) forwarded traffic
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ table ip {TABLE} {{
     set bundle {{ type ipv4_addr; }}
     map bundle_quota {{ type ipv4_addr : quota; }}
     map client_class {{ type ipv4_addr : classid; }}
+    set client_up {{ type ipv4_addr; size 65535; flags dynamic; counter; }}
+    set client_down {{ type ipv4_addr; size 65535; flags dynamic; counter; }}
 
     chain mark_flows {{
         type filter hook prerouting priority mangle; policy accept;
@@ -115,6 +120,14 @@ table ip {TABLE} {{
         type filter hook input priority filter; policy accept;
         iifname {{ {wan_ifs} }} ct state established,related accept
         iifname {{ {wan_ifs} }} counter drop
+    }}
+
+    chain accounting {{
+        # After the forward verdicts and before source NAT: what each passenger really exchanged
+        # with the WANs (IP bytes), whatever its tier.
+        type filter hook postrouting priority filter; policy accept;
+        oifname {{ {wan_ifs} }} ip saddr {plan.passenger_lan} update @client_up {{ ip saddr }}
+        oifname "{plan.passenger_if}" ip daddr {plan.passenger_lan} ip saddr != {plan.passenger_address} update @client_down {{ ip daddr }}
     }}
 
     chain router_out {{
@@ -192,6 +205,18 @@ def list_here(*what: str) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"nft list {' '.join(what)}: {proc.stderr.strip()}")
     return json.loads(proc.stdout)
+
+
+def client_bytes(set_name: str) -> dict[str, int]:
+    """Bytes counted per client address in one of the accounting sets."""
+    data = list_here("set", "ip", TABLE, set_name)
+    out: dict[str, int] = {}
+    for item in data.get("nftables", []):
+        for elem in item.get("set", {}).get("elem", []):
+            e = elem.get("elem", {}) if isinstance(elem, dict) else {}
+            if "val" in e and "counter" in e:
+                out[str(e["val"])] = int(e["counter"]["bytes"])
+    return out
 
 
 def quota_used(name: str) -> int | None:

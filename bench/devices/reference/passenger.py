@@ -283,7 +283,12 @@ def upload_in(ns: str, ifname: str, seconds: float, server: str = "198.19.0.1") 
 
     def go() -> Transfer:
         c0 = dev_counters(ifname)
-        with socket.create_connection((server, BULK_SINK_PORT), timeout=10) as s:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # A small send buffer: what is still queued when time is up drains at the (maybe
+            # capped) rate before the sink can answer; 256 KiB is ~2 s at 1 Mbit/s.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 131072)
+            s.settimeout(10)
+            s.connect((server, BULK_SINK_PORT))
             end = time.monotonic() + seconds
             chunk = b"\x00" * 65536
             s.settimeout(0.5)

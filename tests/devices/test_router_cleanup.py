@@ -1,14 +1,16 @@
-"""A lab killed with SIGKILL leaves nothing of the reference router behind once the next lab (or
+"""Lab(router_config=...) runs the router with that configuration, and a lab killed with SIGKILL leaves nothing of the reference router behind once the next lab (or
 `skybench lab clean`) has run: processes, namespaces and the router's files are all in the ledger."""
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +21,9 @@ pytestmark = pytest.mark.lab
 
 CHILD = """
 import sys, time
+from bench.devices.reference import load_router_config
 from bench.lab.lab import Lab
-lab = Lab().up()
+lab = Lab(router_config=load_router_config().override({"health": {"down_after": 9}})).up()
 print(lab.prefix, lab.router.plan.file_prefix, flush=True)
 time.sleep(600)
 """
@@ -34,6 +37,8 @@ def test_a_killed_lab_leaves_no_router_files_processes_or_namespaces() -> None:
         prefix, file_prefix = line.split()
         router_pids = [p for p in netns.pids_in(netns.inode(f"{prefix}-router"))]
         assert router_pids and glob.glob(file_prefix + ".*")
+        # The router runs the configuration the Lab was given.
+        assert json.loads(Path(file_prefix + ".plan.json").read_text())["config"]["health"]["down_after"] == 9
     finally:
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()

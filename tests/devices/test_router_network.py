@@ -100,3 +100,17 @@ def test_each_traffic_class_follows_its_own_wan_list(lab: Lab) -> None:
         assert whoami(lab, "ops") == status["wans"]["oneweb"]["address"]
     finally:
         router_with(lab, TEST_CONFIG)
+
+
+def test_status_api_answers_the_ops_lan(lab: Lab, router: ReferenceRouter) -> None:
+    import json
+    import urllib.request
+
+    def get() -> dict:
+        with urllib.request.urlopen("http://198.18.8.1/api/status", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    status = lab.run_in("ops", get)
+    assert status["version"] == router.config.version
+    assert set(status["wans"]) == {w.name for w in lab.plan.wans}
+    assert set(status["active"]) == {"passengers", "ops"}

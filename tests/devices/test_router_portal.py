@@ -34,6 +34,8 @@ def test_unauthenticated_passenger_is_sent_to_the_portal_and_held_in_the_walled_
             p.download(seconds=0.5)  # anything else: refused (TCP reset)
         with pytest.raises(OSError):
             p.run_in(lambda: socket.create_connection(("198.19.0.1", 443), timeout=2).close())
+        # Other passengers' sessions are not a passenger's business.
+        assert p.http("GET", "http://portal.skybench.test/api/status")[0] == 403
 
 
 def test_free_tier_is_held_to_its_cap(lab: Lab, router: ReferenceRouter) -> None:

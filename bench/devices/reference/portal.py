@@ -10,12 +10,13 @@ requests for another host get a redirect to the portal. Endpoints:
                                 the payment with the provider (server to server) and grants it
     GET  /api/whoami            the asking client's address, MAC and session
     GET  /api/status            WANs and their state, active WAN per class, switches, clients,
-                                sessions and quotas, version
-    GET  /api/logs?since=T      events since T (unix seconds)
+                                sessions and quotas, version (router loopback and ops LAN only)
+    GET  /api/logs?since=T      events since T (unix seconds; same audience)
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import threading
@@ -81,6 +82,12 @@ def portal_handler(daemon: RouterDaemon) -> type[BaseHTTPRequestHandler]:
             ip = self.client_address[0]
             return ip, daemon.sessions.mac_of(ip)
 
+        def _management(self) -> bool:
+            # Every passenger's MAC and purchases are in the status: only the router's own
+            # loopback and the operations LAN may read it.
+            ip = ipaddress.IPv4Address(self.client_address[0])
+            return ip.is_loopback or ip in ipaddress.IPv4Network(plan.ops_lan)
+
         def _host(self) -> str:
             return (self.headers.get("Host") or "").split(":")[0]
 
@@ -93,7 +100,9 @@ def portal_handler(daemon: RouterDaemon) -> type[BaseHTTPRequestHandler]:
                 original = f"http://{self._host()}{self.path}"
                 self._send(302, {"portal": f"http://{portal_host}/"}, headers={"Location": f"http://{portal_host}/?" + urlencode({"from": original})})
                 return
-            if url.path == "/api/status":
+            if url.path in ("/api/status", "/api/logs") and not self._management():
+                self._send(403, {"error": "the status API answers the router itself and the ops LAN, not passengers"})
+            elif url.path == "/api/status":
                 self._send(200, daemon.status())
             elif url.path == "/api/logs":
                 self._send(200, daemon.events.since(float(q.get("since", 0)), q.get("event")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -43,6 +44,7 @@ def test_ops_keeps_its_share_under_passenger_saturation(lab: Lab) -> None:
         link = LINK_KBIT * 1000
         guaranteed = link * router.config.qos.ops_share
         before = router.htb_stats("wan-oneweb")
+        t0 = time.time()
         alone = _parallel([pax] * 3, SECONDS)
         pax_alone = sum(t.bits_per_s for t in alone)
         both = _parallel([pax] * 3 + [ops], SECONDS)
@@ -55,6 +57,8 @@ def test_ops_keeps_its_share_under_passenger_saturation(lab: Lab) -> None:
         assert pax_alone >= 0.85 * link
         assert ops_rate >= 0.9 * guaranteed
         assert ops_rate + pax_rate <= 1.08 * link
+        # The probes ride in the router's own class: a saturated uplink is not a dead one.
+        assert router.events(since=t0, event="wan_down") == []
         # The traffic went through the classes the ruleset put it in.
         assert after["1:20"]["bytes"] - before["1:20"]["bytes"] >= both[-1].bytes
         assert after["1:30"]["bytes"] - before["1:30"]["bytes"] >= sum(t.bytes for t in alone + both[:-1])

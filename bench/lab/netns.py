@@ -6,6 +6,7 @@ namespace is never modified: links are created directly inside lab namespaces.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import signal
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pyroute2 import NetNS, netns
 
@@ -136,30 +137,49 @@ def run_in(name: str, fn: Callable[[], T]) -> T:
     return result["value"]  # type: ignore[return-value]
 
 
-def _enter(name: str) -> Callable[[], None]:
-    def preexec() -> None:
-        netns.setns(name, flags=0)
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+def popen(name: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """Start a process inside the namespace, in its own process group.
+
+    The namespace file is opened and setns(2) resolved in the parent, so between fork and exec
+    the child makes one syscall: a fork of a multi-threaded process (pyroute2 and the bench run
+    threads) must not load libraries or take locks there.
+    """
+    try:
+        fd = os.open(NETNS_RUN_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise HostError(f"network namespace {name!r} does not exist", fix="is the lab up? `skybench lab status`") from None
+    setns = _libc.setns
+
+    def enter() -> None:
+        if setns(fd, CLONE_NEWNET) != 0:
+            os._exit(111)
         os.setpgrp()  # its own process group, so a Ctrl-C on the terminal reaches only the bench
 
-    return preexec
+    try:
+        return subprocess.Popen(list(argv), preexec_fn=enter, **kwargs)
+    finally:
+        os.close(fd)
 
 
-def popen(name: str, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
-    """Start a process inside the namespace."""
-    return subprocess.Popen(list(argv), preexec_fn=_enter(name), **kwargs)  # type: ignore[call-overload]
-
-
-def run(name: str, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion inside the namespace and capture its output."""
-    proc = subprocess.run(
-        list(argv), preexec_fn=_enter(name), capture_output=True, text=True, timeout=timeout
-    )
+def run(name: str, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion inside the namespace and capture its output as text."""
+    proc = popen(name, argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(input=input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise HostError(f"`{' '.join(argv)}` did not finish within {timeout:.0f} s in namespace {name}") from None
+    result = subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
     if check and proc.returncode != 0:
         raise HostError(
-            f"`{' '.join(argv)}` failed in namespace {name} (exit {proc.returncode}): "
-            f"{(proc.stderr or proc.stdout).strip()}"
+            f"`{' '.join(argv)}` failed in namespace {name} (exit {proc.returncode}): {(err or out).strip()}"
         )
-    return proc
+    return result
 
 
 def sysctl(name: str, key: str, value: str | int) -> None:

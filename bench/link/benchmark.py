@@ -26,7 +26,7 @@ from bench.link.api import open_link
 from bench.link.backend import kernel_has_netem
 from bench.link.bridge import create_bridge, remove_bridge
 from bench.link.model import Impairment, LinkSpec
-from bench.link.spawn import popen_in, run_in
+from bench.lab import netns
 from bench.link.probe import TCP_FRAME_OVERHEAD, UDP_FRAME_OVERHEAD, paced_udp_goodput, udp_probes
 from bench.link.testbed import Testbed, testbed
 
@@ -37,11 +37,11 @@ UDP_PAYLOAD_SHARE = UDP_PAYLOAD / (UDP_PAYLOAD + UDP_FRAME_OVERHEAD)
 
 
 def _iperf3(bed: Testbed, *args: str, seconds: float) -> dict[str, Any]:
-    server = popen_in(bed.host_b, ["iperf3", "-s", "-1", "-p", str(IPERF_PORT)],
+    server = netns.popen(bed.host_b, ["iperf3", "-s", "-1", "-p", str(IPERF_PORT)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.3)
-        proc = run_in(bed.host_a, ["iperf3", "-c", bed.host_b_ip, "-p", str(IPERF_PORT), "-J",
+        proc = netns.run(bed.host_a, ["iperf3", "-c", bed.host_b_ip, "-p", str(IPERF_PORT), "-J",
                                       "-t", f"{seconds:g}", "-O", "1", *args],
                          timeout=seconds + 30)
         return json.loads(proc.stdout)
@@ -82,10 +82,10 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 def _delay_error_at_load(bed: Testbed, set_delay_ms: float, load_mbit: float, seconds: float) -> dict[str, float]:
     """One-way delay error of timestamped probes while iperf3 pushes UDP through the link."""
-    server = popen_in(bed.host_b, ["iperf3", "-s", "-1", "-p", str(IPERF_PORT)],
+    server = netns.popen(bed.host_b, ["iperf3", "-s", "-1", "-p", str(IPERF_PORT)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
-    load = popen_in(bed.host_a, ["iperf3", "-c", bed.host_b_ip, "-p", str(IPERF_PORT), "-u",
+    load = netns.popen(bed.host_a, ["iperf3", "-c", bed.host_b_ip, "-p", str(IPERF_PORT), "-u",
                                     "-b", f"{load_mbit:g}M", "-l", str(UDP_PAYLOAD), "-t", f"{seconds + 1:g}"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -196,11 +196,11 @@ def _three_links(seconds: float) -> dict[str, Any]:
             spec = LinkSpec(uplink=Impairment(rate_bps=up * 10**6, delay_ms=20),
                             downlink=Impairment(rate_bps=down * 10**6, delay_ms=20))
             links.append((name, bed, open_link(bed.sky, "term", "gnd", backend="userspace", spec=spec), down))
-        servers = [popen_in(bed.host_a, ["iperf3", "-s", "-1", "-p", str(IPERF_PORT)],
+        servers = [netns.popen(bed.host_a, ["iperf3", "-s", "-1", "-p", str(IPERF_PORT)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _, bed, _, _ in links]
         time.sleep(0.3)
         # Downlink (ground -> onboard) is the heavy direction: TCP from each ground host.
-        clients = [(name, down, popen_in(bed.host_b, ["iperf3", "-c", bed.host_a_ip, "-p", str(IPERF_PORT),
+        clients = [(name, down, netns.popen(bed.host_b, ["iperf3", "-c", bed.host_a_ip, "-p", str(IPERF_PORT),
                                                         "-J", "-t", f"{seconds:g}", "-O", "1"],
                                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
                    for name, bed, _, down in links]

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from bench.errors import HostError
-from bench.link.spawn import popen_in
+from bench.lab import netns
 from bench.link.backend import DirectionCounters, LinkBackend, LinkCounters
 from bench.link.model import DIRECTIONS, Impairment, LinkSpec
 from bench.link.offload import disable_offloads_with_peer
@@ -34,7 +34,7 @@ class EngineHandle:
             "--params", json.dumps(params),
         ]
         try:
-            self.proc: subprocess.Popen[bytes] = popen_in(
+            self.proc: subprocess.Popen[bytes] = netns.popen(
                 ns, argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )

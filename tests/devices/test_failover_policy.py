@@ -10,10 +10,7 @@ ORDER = {"passengers": ["oneweb", "starlink", "lte"], "ops": ["starlink", "onewe
 
 
 def _round(p: FailoverPolicy, now: float, **answered: bool) -> list:
-    events = []
-    for wan in ("oneweb", "starlink", "lte"):
-        events += p.observe(wan, answered.get(wan, True), now, 0.01)
-    return events
+    return p.observe_round({wan: (answered.get(wan, True), 0.01) for wan in ("oneweb", "starlink", "lte")}, now)
 
 
 def test_starts_on_each_class_first_choice() -> None:
@@ -70,15 +67,22 @@ def test_a_flapping_preferred_wan_never_gets_traffic_back() -> None:
     assert len(p.switches) == 1
 
 
-def test_all_wans_down_keeps_the_last_choice_and_recovers_to_the_first_up() -> None:
+def test_wans_failing_together_cause_no_hop_and_the_first_back_gets_the_traffic() -> None:
     p = FailoverPolicy(HEALTH, ORDER, now=0.0)
     for t in range(1, 4):
         _round(p, t, oneweb=False, starlink=False, lte=False)
-    # oneweb fell first in the round, so passengers went to... nothing up at all: all three fall
-    # in the same round, the class ends where the last up WAN was.
     assert all(h.state == "down" for h in p.wans.values())
-    before = dict(p.active)
+    # All three went down in the same round: nothing to switch to, so nothing switched.
+    assert p.switches == [] and p.active == {"passengers": "oneweb", "ops": "starlink"}
     for t in range(4, 6):
         _round(p, t, oneweb=False, starlink=False, lte=True)
     assert p.active == {"passengers": "lte", "ops": "lte"}
-    assert before["passengers"] in ("starlink", "lte", "oneweb")
+    assert [(e.data["class"], e.data["to"], e.data["reason"]) for e in p.switches] == [
+        ("passengers", "lte", "failover"), ("ops", "lte", "failover")]
+
+
+def test_a_single_result_is_a_round_of_one() -> None:
+    p = FailoverPolicy(HEALTH, ORDER, now=0.0)
+    for t in range(1, 4):
+        p.observe("oneweb", False, float(t))
+    assert p.active["passengers"] == "starlink"

@@ -47,9 +47,9 @@ class RouterDaemon:
         self.server.daemon_threads = True
 
     # -- failover -------------------------------------------------------------------------------
-    def _on_probe(self, wan: str, answered: bool, now: float, rtt: float | None) -> None:
+    def _on_probe(self, results: dict[str, tuple[bool, float | None]], now: float) -> None:
         with self._lock:
-            events = self.policy.observe(wan, answered, now, rtt)
+            events = self.policy.observe_round(results, now)
             for ev in events:
                 self._log(ev)
             if any(ev.event == "switch" for ev in events):

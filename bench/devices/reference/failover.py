@@ -59,9 +59,19 @@ class FailoverPolicy:
     # -- probes ---------------------------------------------------------------------------------
     def observe(self, wan: str, answered: bool, now: float, rtt_s: float | None = None) -> list[Event]:
         """One probe result; returns the state changes and switches it caused."""
+        return self.observe_round({wan: (answered, rtt_s)}, now)
+
+    def observe_round(self, results: dict[str, tuple[bool, float | None]], now: float) -> list[Event]:
+        """A probe round's results for every WAN, then one decision: WANs that fail together
+        are all down before anything switches (no hop onto a WAN that is failing too)."""
+        events: list[Event] = []
+        for wan, (answered, rtt_s) in results.items():
+            events += self._update(wan, answered, now, rtt_s)
+        return events + self.decide(now)
+
+    def _update(self, wan: str, answered: bool, now: float, rtt_s: float | None) -> list[Event]:
         h = self.wans[wan]
         h.probes_sent += 1
-        events: list[Event] = []
         if answered:
             h.probes_answered += 1
             h.last_rtt_s = rtt_s
@@ -69,14 +79,14 @@ class FailoverPolicy:
             h.fails = 0
             if h.state == "down" and h.successes >= self.health.up_after:
                 h.state, h.since = "up", now
-                events.append(Event(now, "wan_up", {"wan": wan}))
+                return [Event(now, "wan_up", {"wan": wan})]
         else:
             h.fails += 1
             h.successes = 0
             if h.state == "up" and h.fails >= self.health.down_after:
                 h.state, h.since = "down", now
-                events.append(Event(now, "wan_down", {"wan": wan}))
-        return events + self.decide(now)
+                return [Event(now, "wan_down", {"wan": wan})]
+        return []
 
     # -- choice ---------------------------------------------------------------------------------
     def decide(self, now: float) -> list[Event]:
@@ -105,10 +115,3 @@ class FailoverPolicy:
             if now - self.wans[name].since >= self.health.failback_hold_s:
                 return name  # more preferred, and up long enough
         return current
-
-    def next_failback_check(self) -> bool:
-        """Whether a failback is pending (so the daemon re-decides even without probe events)."""
-        return any(
-            self.active[tc] is not None and order.index(self.active[tc]) > 0
-            for tc, order in self.order.items() if self.active[tc] in order
-        )

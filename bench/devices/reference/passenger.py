@@ -196,18 +196,6 @@ class Passenger:
         reply = ask() if _in_namespace(self.ns) else netns.run_in(self.ns, ask)
         return _first_a_record(reply, name)
 
-    def interface_bytes(self) -> tuple[int, int, int, int]:
-        """rx bytes, rx packets, tx bytes, tx packets of the Wi-Fi interface."""
-        with netns.ipr(self.ns) as ipr:
-            link = ipr.get_links(ipr.link_lookup(ifname=self.IFNAME)[0])[0]
-            st = link.get_attr("IFLA_STATS64")
-            return st["rx_bytes"], st["rx_packets"], st["tx_bytes"], st["tx_packets"]
-
-    def ip_bytes(self) -> tuple[int, int]:
-        """IP bytes received and sent (interface bytes less the 14-byte Ethernet header each)."""
-        rxb, rxp, txb, txp = self.interface_bytes()
-        return rxb - 14 * rxp, txb - 14 * txp
-
     def download(self, seconds: float | None = None, nbytes: int = 0, server: str = "198.19.0.1",
                  sample_s: float = 0.05, samples: list[tuple[float, int, int, int]] | None = None,
                  stop_when: Any = None) -> Transfer:
@@ -314,7 +302,7 @@ def upload_in(ns: str, ifname: str, seconds: float, server: str = "198.19.0.1") 
 
 def _in_namespace(name: str) -> bool:
     try:
-        return os.stat(f"/proc/thread-self/ns/net").st_ino == netns.inode(name)
+        return os.stat("/proc/thread-self/ns/net").st_ino == netns.inode(name)
     except OSError:
         return False
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from bench.devices.reference.config import RouterConfig
+from bench.errors import BenchError
 from bench.lab import addressing
 from bench.lab.topology import TopologyPlan
 
@@ -105,8 +106,6 @@ def make_plan(topology: TopologyPlan, config: RouterConfig, file_prefix: str) ->
         )
     unknown = [n for tc in ("ops", "passengers") for n in getattr(config.traffic_classes, tc).wans if n not in {w.name for w in wans}]
     if unknown:
-        from bench.errors import BenchError
-
         raise BenchError(
             f"traffic_classes names WANs the lab does not have: {', '.join(unknown)}",
             where="router configuration",

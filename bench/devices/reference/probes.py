@@ -12,11 +12,12 @@ from collections.abc import Callable
 
 from bench.devices.reference.plan import WanPort
 
-ProbeResult = Callable[[str, bool, float, float | None], None]  # wan, answered, now, rtt
+# One call per round: {wan: (answered, rtt seconds or None)}, wall-clock time of the round's end.
+RoundReport = Callable[[dict[str, tuple[bool, float | None]], float], None]
 
 
 class Prober:
-    def __init__(self, wans: list[WanPort], port: int, interval_s: float, timeout_s: float, report: ProbeResult) -> None:
+    def __init__(self, wans: list[WanPort], port: int, interval_s: float, timeout_s: float, report: RoundReport) -> None:
         self.wans = wans
         self.port = port
         self.interval_s = interval_s
@@ -81,9 +82,7 @@ class Prober:
                 # The echo server appends who it saw; a late echo of an older probe is ignored.
                 if name in expect and data.split(b" from ")[0] == expect[name] and name not in answered:
                     answered[name] = time.monotonic()
-        now = time.time()
-        for wan in self.wans:
-            if wan.name in answered:
-                self.report(wan.name, True, now, answered[wan.name] - sent[wan.name])
-            else:
-                self.report(wan.name, False, now, None)
+        self.report(
+            {w.name: (True, answered[w.name] - sent[w.name]) if w.name in answered else (False, None) for w in self.wans},
+            time.time(),
+        )

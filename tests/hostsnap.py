@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
@@ -26,6 +27,23 @@ class HostSnapshot:
         return out
 
 
+def _other_benches_namespaces() -> set[str]:
+    """Namespaces of labs owned by processes outside this test run (another bench on the host):
+    they come and go on their own and say nothing about what this run left behind."""
+    import psutil
+
+    from bench.lab.state import ledgers
+
+    mine = {os.getpid(), *(p.pid for p in psutil.Process().children(recursive=True))}
+    return {
+        e["name"]
+        for led in ledgers()
+        if led.owner_alive() and led.owner_pid not in mine
+        for e in led.objects
+        if e["kind"] == "netns"
+    }
+
+
 def host_snapshot() -> HostSnapshot:
     with IPRoute() as ipr:
         links = frozenset((l.get_attr("IFLA_IFNAME"), l.get_attr("IFLA_ADDRESS") or "") for l in ipr.get_links())
@@ -35,4 +53,4 @@ def host_snapshot() -> HostSnapshot:
         routes = frozenset(
             (str(r.get_attr("RTA_DST")), str(r.get_attr("RTA_GATEWAY")), r.get_attr("RTA_TABLE") or 0) for r in ipr.get_routes(table=254)
         )
-    return HostSnapshot(links, addresses, routes, frozenset(netns.list_names()))
+    return HostSnapshot(links, addresses, routes, frozenset(set(netns.list_names()) - _other_benches_namespaces()))

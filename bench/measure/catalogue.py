@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from bench.measure.errors import CatalogueError
+from bench.measure.errors import CatalogueError, CatalogueProblems
 from bench.measure.model import Catalogue, CatalogueModel, RequirementId, Text
 from bench.yamlfile import FileKind, FileProblem, YamlDocument, check, problems_error, read_text, read_yaml, validate
 
@@ -26,6 +26,7 @@ DEFAULT_NAME = "scenarios/requirements.yaml"
 KIND = FileKind(
     noun="requirement catalogue",
     error=CatalogueError,
+    problems_error=CatalogueProblems,
     docs_hint="every field of a catalogue and the override rules are described in docs/requirements.md",
 )
 
@@ -59,7 +60,7 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
 
 def parse_catalogue(text: str, source: str, *, base: Catalogue | None = None) -> Catalogue:
     """An operator's catalogue text (named ``source`` in messages) over ``base`` (the default)."""
-    doc = read_yaml(text, source, CatalogueFile, KIND)
+    doc = read_yaml(text, source, KIND)
     operator, problems = check(doc, CatalogueFile)
     if operator is None:
         # Go on with what is well formed, so one error lists the requirements' problems as well.
@@ -94,8 +95,8 @@ def _well_formed_part(data: Any, problems: list[FileProblem]) -> CatalogueFile:
 
 
 def _read_default(path: Path) -> Catalogue:
-    doc: YamlDocument = read_yaml(read_text(path, KIND), str(path), Catalogue, KIND)
-    catalogue: Catalogue = validate(doc, Catalogue, KIND)
+    doc: YamlDocument = read_yaml(read_text(path, KIND), str(path), KIND)
+    catalogue: Catalogue = validate(doc, Catalogue)
     catalogue._sources = (DEFAULT_NAME,)
     return catalogue
 

@@ -6,10 +6,15 @@ import difflib
 from typing import Any
 
 from bench.errors import BenchError
+from bench.yamlfile import FileProblems
 
 
 class CatalogueError(BenchError):
     """A requirement catalogue file is malformed (located at FILE:LINE: FIELD)."""
+
+
+class CatalogueProblems(CatalogueError, FileProblems):
+    """Every problem found in one catalogue file, reported together."""
 
 
 class MeasurementError(BenchError):

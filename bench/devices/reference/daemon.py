@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from http.server import ThreadingHTTPServer
+from bench.devices.reference.httpserver import LabHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,10 @@ from pyroute2 import Conntrack, IPRoute
 
 from bench.devices.reference import nftables, routing
 from bench.devices.reference.eventlog import EventLog
+from bench.devices.reference.config import HealthConfig
 from bench.devices.reference.failover import Event, FailoverPolicy
+from bench.devices.reference.management import PORT as MANAGEMENT_PORT
+from bench.devices.reference.management import management_handler
 from bench.devices.reference.nftables import TABLE
 from bench.devices.reference.plan import RouterPlan
 from bench.devices.reference.portal import Orders, portal_handler
@@ -43,8 +46,9 @@ class RouterDaemon:
         self.policy = FailoverPolicy(plan.config.health, order, now=self.started)
         h = plan.config.health
         self.prober = Prober(plan.wans, h.probe_port, h.interval_s, h.timeout_s, self._on_probe)
-        self.server = ThreadingHTTPServer(("0.0.0.0", plan.portal_port), portal_handler(self))
-        self.server.daemon_threads = True
+        self.server = LabHTTPServer(("0.0.0.0", plan.portal_port), portal_handler(self))
+        # The management API (REST driver contract) on the ops LAN only, as on a real router.
+        self.management = LabHTTPServer((plan.ops_address, MANAGEMENT_PORT), management_handler(self))
 
     # -- failover -------------------------------------------------------------------------------
     def _on_probe(self, results: dict[str, tuple[bool, float | None]], now: float) -> None:
@@ -108,8 +112,8 @@ class RouterDaemon:
             "wans": wans,
             "active": active,
             "switches": switches,
-            "health": self.plan.config.health.model_dump(),
-            "detection_s": self.plan.config.health.detection_s,
+            "health": self.policy.health.model_dump(),
+            "detection_s": self.policy.health.detection_s,
             "clients": self._clients(),
             "sessions": self.sessions.snapshot(),
         }
@@ -128,6 +132,27 @@ class RouterDaemon:
                                 "bytes_up": up.get(ip, 0), "bytes_down": down.get(ip, 0)})
         return out
 
+    # -- management ---------------------------------------------------------------------------
+    def apply_health(self, changes: dict[str, Any]) -> HealthConfig:
+        """New probe thresholds at once (REST `PUT /api/v1/config` with health.* keys)."""
+        with self._lock:
+            health = HealthConfig.model_validate({**self.policy.health.model_dump(), **changes})
+            self.policy.health = health
+            self.prober.interval_s, self.prober.timeout_s = health.interval_s, health.timeout_s
+        self.events.write("config_applied", health=health.model_dump())
+        return health
+
+    def soft_reboot(self) -> None:
+        """What a reboot does to state: every session ends, WAN health starts afresh (the data
+        path's rules, routes and HTB stay: they are the configuration, not state)."""
+        with self._lock:
+            self.sessions.end_all()
+            self.orders.pending.clear()
+            order = {tc: self.plan.class_order(tc) for tc in CLASS_PORTS}
+            self.policy = FailoverPolicy(self.policy.health, order, now=time.time())
+            self._apply_active(time.time())
+        self.events.write("reboot")
+
     # -- life -----------------------------------------------------------------------------------
     def run(self) -> None:
         stop = threading.Event()
@@ -135,9 +160,11 @@ class RouterDaemon:
         self.events.write("started", version=self.plan.config.version, active=dict(self.policy.active))
         self.prober.start()
         threading.Thread(target=self.server.serve_forever, daemon=True, name="portal").start()
+        threading.Thread(target=self.management.serve_forever, daemon=True, name="management").start()
         stop.wait()
         self.events.write("stopping")
         self.server.shutdown()
+        self.management.shutdown()
         self.prober.stop()
         self.events.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.devices.reference.plan import RouterPlan
+from bench.lab.addressing import ORIGIN_SERVICES
 
 PASSENGER_NETMASK = "255.255.248.0"
 OPS_NETMASK = "255.255.255.0"
@@ -33,6 +34,8 @@ def render_config(plan: RouterPlan) -> str:
         f"address=/portal.{domain}/{plan.passenger_address}",
         f"address=/pay.{domain}/{plan.payment_address}",
         f"address=/origin.{domain}/{plan.origin_address}",
+        # The load generator's origin servers (www, cdn, video, ...: bench.lab.addressing).
+        *(f"address=/{name}.{domain}/{ip}" for name, ip in ORIGIN_SERVICES.items()),
         f"dhcp-range=set:pass,{p0},{p1},{PASSENGER_NETMASK},{lease}",
         f"dhcp-range=set:ops,{o0},{o1},{OPS_NETMASK},{lease}",
         f"dhcp-option=tag:pass,option:router,{plan.passenger_address}",

@@ -9,12 +9,14 @@ after that WAN has stayed up for `failback_hold_s` (failback without flapping).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bench.devices.reference.config import HealthConfig
 
 State = Literal["up", "down"]
+RECENT_PROBES = 20  # the window of the loss figure
 
 
 @dataclass
@@ -27,12 +29,15 @@ class WanHealth:
     probes_sent: int = 0
     probes_answered: int = 0
     last_rtt_s: float | None = None
+    recent: deque[bool] = field(default_factory=lambda: deque(maxlen=RECENT_PROBES))  # answered?
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "state": self.state, "since": self.since, "consecutive_failures": self.fails,
             "consecutive_successes": self.successes, "probes_sent": self.probes_sent,
-            "probes_answered": self.probes_answered, "last_rtt_ms": None if self.last_rtt_s is None else round(self.last_rtt_s * 1000, 3),
+            "probes_answered": self.probes_answered,
+            "recent_loss": round(1 - sum(self.recent) / len(self.recent), 4) if self.recent else None,
+            "last_rtt_ms": None if self.last_rtt_s is None else round(self.last_rtt_s * 1000, 3),
         }
 
 
@@ -72,6 +77,7 @@ class FailoverPolicy:
     def _update(self, wan: str, answered: bool, now: float, rtt_s: float | None) -> list[Event]:
         h = self.wans[wan]
         h.probes_sent += 1
+        h.recent.append(answered)
         if answered:
             h.probes_answered += 1
             h.last_rtt_s = rtt_s

@@ -20,9 +20,10 @@ import signal
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from bench.devices.reference.httpserver import LabHTTPServer
 from bench.devices.reference.payment import PaymentLedger, payment_handler
 
 CHUNK = b"\x5a" * 65536
@@ -115,8 +116,7 @@ class OriginHandler(BaseHTTPRequestHandler):
 
 
 def _http(address: str, handler: type[BaseHTTPRequestHandler]) -> None:
-    server = ThreadingHTTPServer((address, 80), handler)
-    server.daemon_threads = True
+    server = LabHTTPServer((address, 80), handler)
     threading.Thread(target=server.serve_forever, daemon=True, name=f"http {address}").start()
 
 

@@ -114,37 +114,7 @@ class Passenger:
     @recorded("dhcp")
     def connect(self, timeout_s: float = 15.0) -> Lease:
         """Get a lease with busybox udhcpc and configure it (address, default route)."""
-        busybox = shutil.which("busybox")
-        if busybox is None:
-            raise BenchError("busybox is not installed (its udhcpc is the lab's DHCP client)",
-                             fix="install busybox-static: scripts/install-system-deps.sh")
-        # Two small files, each in the lab's ledger before it exists (a killed run leaves none).
-        base = Path(tempfile.gettempdir()) / f"skybench-{self.ns}"
-        script, lease_file = Path(f"{base}.udhcpc.sh"), Path(f"{base}.udhcpc.lease")
-        entries = [self.lab.ledger.record("file", path=str(f)) for f in (script, lease_file)]
-        try:
-            script.write_text(UDHCPC_SCRIPT)
-            script.chmod(0o755)
-            start = time.monotonic()
-            proc = netns.popen(self.ns, [busybox, "udhcpc", "-i", self.IFNAME, "-f", "-q", "-n", "-t", "5", "-T", "2", "-s", str(script)],
-                               env={**os.environ, "LEASE_FILE": str(lease_file)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            try:
-                out, _ = proc.communicate(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, _ = proc.communicate()
-            took = time.monotonic() - start
-            if proc.returncode != 0 or not lease_file.exists():
-                raise BenchError(f"no DHCP lease within {timeout_s:.0f} s: {out.decode(errors='replace').strip()}",
-                                 where=self.name, fix="is the router's DHCP server running on the passenger LAN?")
-            values = dict(line.split("=", 1) for line in lease_file.read_text().splitlines() if "=" in line)
-        finally:
-            for f, entry in zip((script, lease_file), entries):
-                f.unlink(missing_ok=True)
-                self.lab.ledger.forget(entry)
-        mask = sum(bin(int(o)).count("1") for o in values["mask"].split(".")) if "." in values["mask"] else int(values["mask"])
-        lease = Lease(ip=values["ip"], mask=mask, router=values["router"].split()[0], dns=values["dns"].split()[0],
-                      lease_s=int(values["lease"]), server=values["serverid"], took_s=took)
+        lease = dhcp_lease(self.lab, self.ns, self.IFNAME, self.name, timeout_s)
         with netns.ipr(self.ns) as ipr:
             idx = ipr.link_lookup(ifname=self.IFNAME)[0]
             ipr.addr("add", index=idx, address=lease.ip, prefixlen=lease.mask)
@@ -207,6 +177,44 @@ class Passenger:
 
     def upload(self, seconds: float, server: str = "198.19.0.1") -> Transfer:
         return upload_in(self.ns, self.IFNAME, seconds, server)
+
+
+def dhcp_lease(lab: Lab, ns: str, ifname: str, who: str, timeout_s: float = 15.0, *, tries: int = 5,
+               retry_s: int = 2) -> Lease:
+    """A DHCP lease for interface `ifname` in namespace `ns` from busybox udhcpc (not applied:
+    the caller configures the address and routes). `who` names the device in errors. Also used by
+    the load generator (loadgen/passengers), which keeps hundreds of passengers in one namespace."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        raise BenchError("busybox is not installed (its udhcpc is the lab's DHCP client)",
+                         fix="install busybox-static: scripts/install-system-deps.sh")
+    # Two small files, each in the lab's ledger before it exists (a killed run leaves none).
+    base = Path(tempfile.gettempdir()) / f"skybench-{ns}-{ifname}"
+    script, lease_file = Path(f"{base}.udhcpc.sh"), Path(f"{base}.udhcpc.lease")
+    entries = [lab.ledger.record("file", path=str(f)) for f in (script, lease_file)]
+    try:
+        script.write_text(UDHCPC_SCRIPT)
+        script.chmod(0o755)
+        start = time.monotonic()
+        proc = netns.popen(ns, [busybox, "udhcpc", "-i", ifname, "-f", "-q", "-n", "-t", str(tries), "-T", str(retry_s), "-s", str(script)],
+                           env={**os.environ, "LEASE_FILE": str(lease_file)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            out, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        took = time.monotonic() - start
+        if proc.returncode != 0 or not lease_file.exists():
+            raise BenchError(f"no DHCP lease within {timeout_s:.0f} s: {out.decode(errors='replace').strip()}",
+                             where=who, fix="is the router's DHCP server running on the passenger LAN?")
+        values = dict(line.split("=", 1) for line in lease_file.read_text().splitlines() if "=" in line)
+    finally:
+        for f, entry in zip((script, lease_file), entries):
+            f.unlink(missing_ok=True)
+            lab.ledger.forget(entry)
+    mask = sum(bin(int(o)).count("1") for o in values["mask"].split(".")) if "." in values["mask"] else int(values["mask"])
+    return Lease(ip=values["ip"], mask=mask, router=values["router"].split()[0], dns=values["dns"].split()[0],
+                 lease_s=int(values["lease"]), server=values["serverid"], took_s=took)
 
 
 def dev_counters(ifname: str) -> tuple[int, int, int, int]:

@@ -158,11 +158,13 @@ class ReferenceRouter:
                     )
             try:
                 self.status()
-                return
+                ground = self._output_path("ground services")
+                if ground is not None and b"ready" in ground.read_bytes():
+                    return
             except OSError as exc:
                 last = exc
-                time.sleep(0.1)
-        raise BenchError(f"routerd did not answer its status API within {START_TIMEOUT_S:.0f} s ({last})",
+            time.sleep(0.1)
+        raise BenchError(f"routerd or the ground services were not ready within {START_TIMEOUT_S:.0f} s ({last})",
                          where=f"namespace {self.lab.ns('router')}", fix=f"see {self._output_path('routerd')}")
 
     def _output_path(self, name: str) -> Path | None:

@@ -113,6 +113,15 @@ class SessionTable:
         nftables.apply_here(commands)
         del self.sessions[session.ip]
 
+    def end_all(self) -> None:
+        """Every session ends (a reboot): the sets and counters empty, bundles' quotas go."""
+        with self._lock:
+            commands = "".join(self._clear_premium(s) for s in self.sessions.values())
+            commands += "".join(f"flush set ip {TABLE} {name}\n" for name in ("sessions", "client_up", "client_down"))
+            commands += f"flush map ip {TABLE} client_class\n"
+            nftables.apply_here(commands)
+            self.sessions.clear()
+
     def _free_tier_class(self, ip: str) -> None:
         # The class is created before the map points at it; HTB falls back to the wide default
         # class for a priority that names no class, so there is no moment without a class.

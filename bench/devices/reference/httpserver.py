@@ -1,0 +1,22 @@
+"""The HTTP server class every reference-router service uses.
+
+http.server's HTTPServer looks its own address up in reverse DNS when it binds (socket.getfqdn):
+inside the lab that query goes to the host's resolver, which no lab namespace can (or may) reach,
+and the bind hangs until the resolver times out. The lab's servers use their address as their
+name instead.
+"""
+
+from __future__ import annotations
+
+import socketserver
+from http.server import ThreadingHTTPServer
+
+
+class LabHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)

@@ -55,3 +55,10 @@ PASSENGER_PROBE = IPv4Interface(f"{PASSENGER_LAN[2]}/{PASSENGER_LAN.prefixlen}")
 OPS_PROBE = IPv4Interface(f"{OPS_LAN[2]}/{OPS_LAN.prefixlen}")
 # The ground's origin-server address (web, video, downloads, DNS, payment live here or nearby).
 GROUND_SERVER = IPv4Interface(f"{INTERNET[1]}/32")
+
+# The load generator's origin servers (loadgen/ground), one ground address per service name; the
+# DUT's DNS answers <name>.<portal domain> with it (the reference router's dnsmasq renders these).
+ORIGIN_SERVICES: dict[str, IPv4Address] = {
+    name: IPv4Address(int(INTERNET[0]) + 0x100 + 1 + i)  # 198.19.1.(1+i)
+    for i, name in enumerate(("www", "cdn", "video", "files", "chat", "calls", "speed", "ops-api"))
+}

@@ -111,7 +111,7 @@ def plan_topology(prefix: str, wans: list[WanPath], *, reference_router: bool = 
         Route("ops", "default", str(a.ROUTER_OPS.ip)),
     ]
     plan.forwarding_roles = ["router"] + [w.terminal_role for w in wans]
-    plan.ground_addresses = [a.GROUND_SERVER]
+    plan.ground_addresses = [a.GROUND_SERVER] + [IPv4Interface(f"{ip}/32") for ip in a.ORIGIN_SERVICES.values()]
     for wan in wans:
         ad = wan.addresses
         plan.wires += [

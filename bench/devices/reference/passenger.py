@@ -72,14 +72,19 @@ class Passenger:
     def __init__(self, lab: Lab, name: str, mac: str | None = None) -> None:
         self.lab = lab
         self.name = f"passenger {name}"
-        self.ns = f"{lab.prefix}-pax-{name}"
+        self.role = f"pax-{name}"
+        self.ns = f"{lab.prefix}-{self.role}"
         self.mac = mac or "02:5b:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(4))
         self.lease: Lease | None = None
         self._entry: dict[str, Any] | None = None
 
     # -- life -----------------------------------------------------------------------------------
     def __enter__(self) -> Passenger:
-        self.join()
+        try:
+            self.join()
+        except BaseException:
+            self.leave()  # half-built: remove what exists now, not only when the lab goes down
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -88,7 +93,7 @@ class Passenger:
     @recorded("join wifi")
     def join(self) -> None:
         """Create the device's namespace and its Wi-Fi interface (no address yet)."""
-        self._entry = self.lab.ledger.record("netns", name=self.ns, role=f"pax-{self.name}")
+        self._entry = self.lab.ledger.record("netns", name=self.ns, role=self.role)
         netns.create(self.ns)
         pax = self.lab.ns("passengers")
         tmp = "px" + secrets.token_hex(4)

@@ -1,0 +1,115 @@
+"""Start and stop the load generator's ground side: the origin process and an iperf3 server, both
+in the lab's ground namespace through `lab.popen` (so they are in its cleanup ledger), bound only
+to the ground's lab addresses (bench.lab.addressing.ORIGIN_SERVICES), plus this run's TLS files.
+
+    with GroundServices(lab) as ground:
+        ground.ca_file        # the CA that POS terminals trust
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from bench.errors import BenchError
+from bench.lab import addressing, netns
+from bench.steps import recorded
+from loadgen.ground.config import GroundConfig
+from loadgen.ground.tls import TlsFiles, make_ca_and_server
+
+if TYPE_CHECKING:
+    from bench.lab.lab import Lab
+
+DOMAIN = "skybench.test"
+PAYMENT_ADDRESS = "198.19.0.2"  # the reference router's payment provider (bench.devices.reference.plan)
+IPERF_PORT = 5201
+READY_TIMEOUT_S = 15.0
+FILE_NAMES = ("ground.json", "ca.pem", "server.pem", "server.key", "origin.out", "iperf3.out")
+
+
+class GroundServices:
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.name = "loadgen ground"
+        self.base = Path(tempfile.gettempdir()) / f"skybench-{lab.prefix}-loadgen"
+        self._entries: list[dict[str, Any]] = []
+        self._procs: list[Any] = []
+        self._logs: list[IO[bytes]] = []
+        self.config: GroundConfig | None = None
+
+    def file(self, name: str) -> Path:
+        return Path(f"{self.base}.{name}")
+
+    @property
+    def ca_file(self) -> Path:
+        return self.file("ca.pem")
+
+    def __enter__(self) -> GroundServices:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @recorded("start")
+    def start(self) -> None:
+        try:
+            for name in FILE_NAMES:
+                self._entries.append(self.lab.ledger.record("file", path=str(self.file(name))))
+            services = {name: str(ip) for name, ip in addressing.ORIGIN_SERVICES.items()}
+            self.config = GroundConfig(domain=DOMAIN, services=services, payment_address=PAYMENT_ADDRESS,
+                                       cert_file=str(self.file("server.pem")), key_file=str(self.file("server.key")))
+            make_ca_and_server([f"pay.{DOMAIN}", f"ops-api.{DOMAIN}"],
+                               TlsFiles(self.ca_file, self.file("server.pem"), self.file("server.key")))
+            self.file("ground.json").write_text(self.config.model_dump_json())
+            self._spawn("origin", [sys.executable, "-m", "loadgen.ground.server", str(self.file("ground.json"))])
+            iperf3 = shutil.which("iperf3")
+            if iperf3 is None:
+                raise BenchError("iperf3 is not installed (the ground's raw-throughput server)", fix="apt-get install iperf3")
+            self._spawn("iperf3", [iperf3, "-s", "-B", services["speed"], "-p", str(IPERF_PORT)])
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = open(self.file(f"{name}.out"), "wb")
+        self._logs.append(log)
+        self._procs.append(self.lab.popen("ground", argv, name=f"{self.name} {name}", stdout=log, stderr=subprocess.STDOUT))
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for proc in self._procs:
+                if proc.poll() is not None:
+                    raise BenchError(f"a ground server exited with code {proc.returncode} while starting: "
+                                     f"{self.file('origin.out').read_text(errors='replace')[-2000:]}",
+                                     where=f"namespace {self.lab.ns('ground')}", fix="see the output above")
+            if b"ready" in self.file("origin.out").read_bytes():
+                return
+            time.sleep(0.05)
+        raise BenchError(f"the ground origin was not ready within {READY_TIMEOUT_S:.0f} s", where=f"namespace {self.lab.ns('ground')}")
+
+    @recorded("stop")
+    def stop(self) -> None:
+        for proc in self._procs:
+            netns.kill_pids([proc.pid])
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            for entry in [e for e in self.lab.ledger.objects if e["kind"] == "process" and e.get("pid") == proc.pid]:
+                self.lab.ledger.forget(entry)
+        self._procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+        for entry in self._entries:
+            Path(entry["path"]).unlink(missing_ok=True)
+            self.lab.ledger.forget(entry)
+        self._entries.clear()

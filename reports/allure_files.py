@@ -20,9 +20,11 @@ from typing import Any
 
 from bench import __version__
 
-# A measurement's failure message starts with its requirement id (or "N measurements failed: ").
-REQUIREMENT_FAILURE_REGEX = r"(?s)(\d+ measurements failed: )?[A-Z][A-Z0-9]{0,9}-[0-9]{1,3} .*"
-BENCH_ERROR_REGEX = r"(?s).*\b(BenchError|LabFileError|HostError|CatalogueError|UnsupportedByDriver|TraceError)\b.*"
+# A measurement's failure message starts with its requirement id (or "N measurements failed: ");
+# pytest.fail adds "Failed: ". [\s\S] not (?s): the patterns are read by Java (Allure 2) and
+# JavaScript (Allure 3) alike, and both must match the whole multi-line message.
+REQUIREMENT_FAILURE_REGEX = r"(Failed: )?(\d+ measurements failed: )?[A-Z][A-Z0-9]{0,9}-[0-9]{1,3} [\s\S]*"
+BENCH_ERROR_REGEX = r"[\s\S]*\b(BenchError|LabFileError|HostError|CatalogueError|UnsupportedByDriver|TraceError)\b[\s\S]*"
 
 CATEGORIES: list[dict[str, Any]] = [
     {

@@ -223,22 +223,22 @@ def _attach_evidence(item: pytest.Item) -> None:
     state = item.config.stash[STATE]
     since = item.stash.get(ITEM_START, time.time()) - 0.05  # the autouse fixture starts just before the body
     until = time.time()
-    with allure.step("evidence of the failure"):
-        steps_file = state.results_dir / "steps.jsonl" if state.results_dir else None
-        _guarded("steps excerpt", lambda: evidence.attach_steps(steps_file, since, until))
-        measurements = _item_measurements(item)
-        recent = replays_since(item.stash.get(ITEM_START, 0.0))
-        replay = recent[0] if recent else item.stash.get(ITEM_REPLAY, None)
-        _guarded("plot", lambda: evidence.attach_plot(measurements, replay))
-        lab = item.stash.get(ITEM_LAB, None)
-        if lab is not None:
-            _guarded("DUT logs", lambda: evidence.attach_dut_logs(lab, _lab_config(item.config), since))
-        capture = item.stash.get(ITEM_CAPTURE, None)
-        if capture is not None:
-            _guarded("packet capture", lambda: evidence.attach_pcaps(capture.stop()))
-        elif lab is not None and state.capture_problem:
-            allure.attach(f"no packet capture: {state.capture_problem}", name="packet capture (unavailable)",
-                          attachment_type=allure.attachment_type.TEXT)
+    # Attachments at the test body's top level: shown on the test's page, not folded in a step.
+    steps_file = state.results_dir / "steps.jsonl" if state.results_dir else None
+    _guarded("steps excerpt", lambda: evidence.attach_steps(steps_file, since, until))
+    measurements = _item_measurements(item)
+    recent = replays_since(item.stash.get(ITEM_START, 0.0))
+    replay = recent[0] if recent else item.stash.get(ITEM_REPLAY, None)
+    _guarded("plot", lambda: evidence.attach_plot(measurements, replay))
+    lab = item.stash.get(ITEM_LAB, None)
+    if lab is not None:
+        _guarded("DUT logs", lambda: evidence.attach_dut_logs(lab, _lab_config(item.config), since))
+    capture = item.stash.get(ITEM_CAPTURE, None)
+    if capture is not None:
+        _guarded("packet capture", lambda: evidence.attach_pcaps(capture.stop()))
+    elif lab is not None and state.capture_problem:
+        allure.attach(f"no packet capture: {state.capture_problem}", name="packet capture (unavailable)",
+                      attachment_type=allure.attachment_type.TEXT)
 
 
 def _item_measurements(item: pytest.Item) -> list[Any]:

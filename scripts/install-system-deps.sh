@@ -16,6 +16,10 @@ SYSTEM_PACKAGES=(
     busybox-static      # reference router tests: udhcpc, the emulated passengers' DHCP client
     cpio                # netem VM: inspecting/packing initramfs archives
     snmpd               # devices: the real SNMP agent the SNMP driver is tested against
+    tcpdump             # reports: ring-buffer packet capture of the DUT's WAN/LAN, attached to failed tests
+    nodejs              # reports: Allure Report 3 (npm `allure`, reports/allure/package.json) needs Node.js >= 20
+    npm                 # reports: installs Allure Report 3 and playwright-core (`npm ci` in reports/allure)
+    chromium            # reports: the headless browser the HTML report test opens the report in
 )
 
 if [ "$(id -u)" -ne 0 ]; then

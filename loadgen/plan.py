@@ -1,0 +1,22 @@
+"""What the runner hands a Locust process (JSON, path in SKYBENCH_LOADGEN_PLAN): the profile,
+the clients it may use, where to write, and the lab's names and CA."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from loadgen.lan import LanClient
+from loadgen.profile import Profile
+
+
+class RunPlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    profile: Profile
+    passengers: list[LanClient]
+    ops: list[LanClient]
+    out_dir: str
+    workers: int = 0  # 0: one local process; n: distributed, the n workers share the clients
+    domain: str = "skybench.test"
+    ca_file: str
+    request_timeout_s: float = 20.0

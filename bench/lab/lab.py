@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
@@ -81,6 +82,9 @@ class Lab:
         # router_config (a RouterConfig) replaces its router.yaml.
         self._router_config = router_config
         self.router: Any = None
+        # Emulated instruments (bench.instruments.lab_binding) for the lab file's loopback ones.
+        self.instruments: dict[str, Any] = {}
+        self._instrument_stack = ExitStack()
 
     # -- life cycle -----------------------------------------------------------------------------
     def up(self) -> Lab:
@@ -112,6 +116,10 @@ class Lab:
 
                     self.router = ReferenceRouter(self, self._router_config)
                     self.router.start()
+                if self.config.instruments:
+                    from bench.instruments.lab_binding import serve_for_lab
+
+                    self.instruments = serve_for_lab(self, self._instrument_stack)
         except BaseException:
             self.down()
             raise
@@ -122,6 +130,11 @@ class Lab:
         if os.getpid() != self.ledger.owner_pid:
             return []  # a forked child's copy of this object owns nothing
         with step("lab down", prefix=self.prefix):
+            try:
+                self._instrument_stack.close()  # first: no instrument acts on the lab from here on
+            except Exception as exc:  # noqa: BLE001 - their threads are daemons; the lab still goes
+                log.warning("stopping the emulated instruments failed: %s", exc)
+            self.instruments = {}
             if self.router is not None:
                 try:
                     self.router.stop()
@@ -159,11 +172,17 @@ class Lab:
 
     def _attach_links(self) -> None:
         """Put an emulated link in each sky namespace (unimpaired until a test or trace sets it)."""
+        from bench.link.lab_links import link_change_log
+
         for wan in self.plan.wans:
             link = open_link(self.plan.ns(wan.sky_role), SKY_TERMINAL_SIDE, SKY_GROUND_SIDE, backend=wan.backend)  # type: ignore[arg-type]
             self.links[wan.name] = link
             for direction, pid in link.pids().items():
                 self.ledger.record("process", pid=pid, name=f"link engine {wan.name} {direction}", role=wan.sky_role, start=psutil.Process(pid).create_time())
+        # What another process (`skybench link show|set`) needs to attach to each link, and the
+        # change log it appends to (removed with the lab).
+        self.ledger.meta["link_control"] = {name: link.address().model_dump() for name, link in self.links.items()}
+        self.ledger.record("file", path=str(link_change_log(self.ledger)))
 
     def link(self, wan: str) -> EmulatedLink:
         """The emulated sky link of a WAN."""

@@ -107,6 +107,14 @@ class DhcpConfig(RouterModel):
     lease_s: Annotated[int, Field(ge=120)] = 3600
 
 
+class PowerConfig(RouterModel):
+    """What the router does when its supply fails (bench.devices.reference.power)."""
+
+    boot_s: Annotated[float, Field(ge=0)] = 25.0
+    hold_up_ms: Annotated[float, Field(ge=0)] = 15.0
+    flash_save_s: PositiveSeconds = 60.0
+
+
 class RouterConfig(RouterModel):
     version: str = "skybench-reference-router 0.1"
     health: HealthConfig = HealthConfig()
@@ -116,6 +124,7 @@ class RouterConfig(RouterModel):
     qos: QosConfig = QosConfig()
     portal: PortalConfig = PortalConfig()
     dhcp: DhcpConfig = DhcpConfig()
+    power: PowerConfig = PowerConfig()
 
     def shaping(self, wan: str) -> WanShaping:
         return self.wans.get(wan, self.wan_defaults)

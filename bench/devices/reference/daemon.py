@@ -19,7 +19,7 @@ from typing import Any
 
 from pyroute2 import Conntrack, IPRoute
 
-from bench.devices.reference import nftables, routing
+from bench.devices.reference import flash, nftables, routing
 from bench.devices.reference.eventlog import EventLog
 from bench.devices.reference.config import HealthConfig
 from bench.devices.reference.failover import Event, FailoverPolicy
@@ -39,7 +39,8 @@ class RouterDaemon:
         self.plan = plan
         self.started = time.time()
         self.events = EventLog(plan.state_log)
-        self.sessions = SessionTable(plan)
+        self._flash_lock = threading.Lock()
+        self.sessions = SessionTable(plan, on_change=self.save_flash)
         self.orders = Orders()
         self._lock = threading.Lock()
         order = {tc: plan.class_order(tc) for tc in CLASS_PORTS}
@@ -153,16 +154,41 @@ class RouterDaemon:
             self._apply_active(time.time())
         self.events.write("reboot")
 
+    # -- flash ----------------------------------------------------------------------------------
+    def save_flash(self) -> None:
+        """Write the sessions and quota counters to flash (bench.devices.reference.flash)."""
+        with self._flash_lock:
+            flash.write(self.plan.flash_file, flash.FlashState(written=time.time(), sessions=self.sessions.to_flash()))
+
+    def restore_flash(self) -> None:
+        """At boot: the sessions and quota counters as the flash last had them."""
+        state = flash.read(self.plan.flash_file)
+        if state is None:
+            self.events.write("flash_empty", file_present=self.plan.flash_file.exists())
+            return
+        self.sessions.restore(state.sessions)
+        self.events.write("flash_restored", sessions=len(state.sessions), written=state.written)
+
+    def _save_periodically(self, stop: threading.Event) -> None:
+        while not stop.wait(self.plan.config.power.flash_save_s):
+            try:
+                self.save_flash()
+            except Exception as exc:  # noqa: BLE001 - a failed write is retried at the next period
+                self.events.write("flash_write_failed", error=str(exc))
+
     # -- life -----------------------------------------------------------------------------------
     def run(self) -> None:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        self.restore_flash()
         self.events.write("started", version=self.plan.config.version, active=dict(self.policy.active))
+        threading.Thread(target=self._save_periodically, args=(stop,), daemon=True, name="flash").start()
         self.prober.start()
         threading.Thread(target=self.server.serve_forever, daemon=True, name="portal").start()
         threading.Thread(target=self.management.serve_forever, daemon=True, name="management").start()
         stop.wait()
         self.events.write("stopping")
+        self.save_flash()  # a clean shutdown writes the flash, as firmware does
         self.server.shutdown()
         self.management.shutdown()
         self.prober.stop()

@@ -42,6 +42,7 @@ class WanPort(BaseModel):
 RUN_FILES = (
     "plan.json", "ruleset.nft", "dnsmasq.conf", "dnsmasq.leases", "dnsmasq.log", "events.jsonl",
     "routerd.out", "dnsmasq.out", "ground-services.out",
+    "flash.json", "flash.json.tmp",  # the router's persistent state (bench.devices.reference.flash)
 )
 
 
@@ -80,6 +81,10 @@ class RouterPlan(BaseModel):
     @property
     def state_log(self) -> Path:
         return self.file("events.jsonl")
+
+    @property
+    def flash_file(self) -> Path:
+        return self.file("flash.json")
 
     @property
     def plan_file(self) -> Path:

@@ -11,6 +11,8 @@ files (plan, ruleset, dnsmasq config and leases, event log, process output) are
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +45,7 @@ class ReferenceRouter:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
         self._files: list[dict[str, Any]] = []  # ledger entries of the router's files
+        self._power: Any = None  # RouterPower, made when a supply is bound to the router
 
     # -- life cycle -----------------------------------------------------------------------------
     @recorded("start")
@@ -67,8 +70,20 @@ class ReferenceRouter:
             self.stop()
             raise
 
+    @property
+    def power(self) -> Any:
+        """The router's supply input (a PowerTarget, bench.devices.reference.power)."""
+        if self._power is None:
+            from bench.devices.reference.power import RouterPower
+
+            self._power = RouterPower(self)
+        return self._power
+
     @recorded("stop")
     def stop(self) -> None:
+        if self._power is not None:  # no boot may start while (or after) the router is taken down
+            self._power.close()
+            self._power = None
         for name in ("routerd", "dnsmasq", "ground services"):
             proc = self._procs.pop(name, None)
             if proc is None:
@@ -91,6 +106,50 @@ class ReferenceRouter:
             self.lab.ledger.forget(entry)
         self._files.clear()
 
+    # -- power (driven by bench.devices.reference.power) --------------------------------------
+    def power_off(self) -> None:
+        """What a power loss does: routerd and dnsmasq die at once (SIGKILL: no shutdown, no
+        flash write), every interface goes down, and what the kernel held in RAM is gone
+        (nftables ruleset with its sets and quotas, HTB, policy routes, conntrack, leases in
+        /tmp). What stays is the router's configuration and its flash (flash.json)."""
+        plan = self.plan
+        assert plan is not None, "the reference router is not running"
+        with step(f"{self.name}: power off", namespace=plan.namespace):
+            for name in ("routerd", "dnsmasq"):
+                proc = self._procs.pop(name, None)
+                if proc is None:
+                    continue
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=5)
+                for entry in [e for e in self.lab.ledger.objects if e["kind"] == "process" and e.get("pid") == proc.pid]:
+                    self.lab.ledger.forget(entry)
+            with netns.ipr(plan.namespace) as ipr:
+                for link in ipr.get_links():
+                    ipr.link("set", index=link["index"], state="down")
+            self._remove_data_path(plan)
+            netns.run_in(plan.namespace, _flush_conntrack)
+            plan.file("dnsmasq.leases").unlink(missing_ok=True)
+
+    def boot(self) -> None:
+        """Power is back and the boot time has passed: interfaces up, the configuration applied
+        again (static routes, data path), dnsmasq and routerd started; routerd reads its flash."""
+        plan = self.plan
+        assert plan is not None, "the reference router is not running"
+        with step(f"{self.name}: boot", namespace=plan.namespace):
+            with netns.ipr(plan.namespace) as ipr:
+                for link in sorted(ipr.get_links(), key=lambda link: link.get_attr("IFLA_IFNAME") != "lo"):
+                    ipr.link("set", index=link["index"], state="up")
+                for route in self.lab.plan.routes:  # the router's static routes, as configured
+                    if route.role == "router" and route.dst != "default":
+                        ipr.route("replace", dst=str(route.dst), gateway=route.via)
+            self._install_data_path(plan)
+            self._spawn("router", "dnsmasq", dnsmasq.argv(plan.file("dnsmasq.conf")))
+            self._spawn("router", "routerd", [sys.executable, "-m", "bench.devices.reference.daemon", str(plan.plan_file)])
+            self._wait_ready()
+
     def restart(self, config: RouterConfig | None = None) -> None:
         """Stop and start again, with another configuration if given (sessions start afresh)."""
         with step(f"{self.name}: restart", changed=config is not None and config != self.config):
@@ -102,7 +161,7 @@ class ReferenceRouter:
     # -- setup pieces -----------------------------------------------------------------------------
     def _spawn(self, role: str, name: str, argv: list[str]) -> None:
         assert self.plan is not None
-        log = open(self._output_path(name), "wb")
+        log = open(self._output_path(name), "ab")  # appended: each boot's output is kept
         self._logs.append(log)
         self._procs[name] = self.lab.popen(role, argv, name=f"{self.name} {name}", stdout=log, stderr=subprocess.STDOUT)
 
@@ -208,3 +267,13 @@ class ReferenceRouter:
         assert self.plan is not None
         with netns.ipr(self.plan.namespace) as ipr:
             return shaping.class_stats(ipr, ifname)
+
+
+def _flush_conntrack() -> None:
+    from pyroute2 import Conntrack
+
+    ct = Conntrack()
+    try:
+        ct.flush()
+    finally:
+        ct.close()

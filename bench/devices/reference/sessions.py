@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from pyroute2 import IPRoute
 
 from bench.devices.reference import nftables, shaping
 from bench.devices.reference.config import Package
+from bench.devices.reference.flash import FlashSession
 from bench.devices.reference.plan import RouterPlan
 from bench.devices.reference.nftables import TABLE
 
@@ -46,10 +48,12 @@ class Session:
 
 
 class SessionTable:
-    def __init__(self, plan: RouterPlan) -> None:
+    def __init__(self, plan: RouterPlan, on_change: Callable[[], None] | None = None) -> None:
         self.plan = plan
         self._lock = threading.Lock()
         self.sessions: dict[str, Session] = {}  # by IP (one session per address at a time)
+        # Called after every change of who has which session (the daemon writes its flash then).
+        self.on_change = on_change or (lambda: None)
 
     def mac_of(self, ip: str) -> str | None:
         """The client's MAC from the router's neighbour table (it just talked to us)."""
@@ -61,6 +65,11 @@ class SessionTable:
         return None
 
     def accept_terms(self, mac: str, ip: str) -> Session:
+        session = self._accept_terms(mac, ip)
+        self.on_change()
+        return session
+
+    def _accept_terms(self, mac: str, ip: str) -> Session:
         with self._lock:
             existing = self.sessions.get(ip)
             if existing is not None and existing.mac == mac:
@@ -75,7 +84,7 @@ class SessionTable:
 
     def grant(self, mac: str, ip: str, package: Package) -> Session:
         """Apply a paid package to a client (accepting the terms is part of buying)."""
-        session = self.accept_terms(mac, ip)
+        session = self._accept_terms(mac, ip)
         with self._lock:
             commands = self._clear_premium(session)
             if package.kind == "unlimited":
@@ -92,7 +101,8 @@ class SessionTable:
             nftables.apply_here(commands)
             session.package = package.id
             session.purchases += 1
-            return session
+        self.on_change()
+        return session
 
     def _clear_premium(self, session: Session) -> str:
         # A new purchase replaces the old one: a fresh bundle starts counting from zero.
@@ -121,6 +131,41 @@ class SessionTable:
             commands += f"flush map ip {TABLE} client_class\n"
             nftables.apply_here(commands)
             self.sessions.clear()
+        self.on_change()
+
+    # -- flash ------------------------------------------------------------------------------------
+    def to_flash(self) -> list[FlashSession]:
+        """The sessions as the flash keeps them, bundles with what their quota counted so far."""
+        with self._lock:
+            sessions = list(self.sessions.values())
+        return [
+            FlashSession(mac=s.mac, ip=s.ip, tier=s.tier, started=s.started, package=s.package,
+                         bundle_bytes=s.bundle_bytes, purchases=s.purchases,
+                         quota_used_bytes=nftables.quota_used(nftables.quota_name(s.ip)) if s.tier == "bundle" else None)
+            for s in sessions
+        ]
+
+    def restore(self, saved: list[FlashSession]) -> None:
+        """Sessions read from flash at boot, back in the data path: each bundle's quota object
+        starts at the bytes it had counted when the flash was last written."""
+        with self._lock:
+            commands = ""
+            for s in saved:
+                self._free_tier_class(s.ip)
+                commands += f"add element ip {TABLE} sessions {{ {s.mac} . {s.ip} }}\n"
+                if s.tier == "unlimited":
+                    commands += f"add element ip {TABLE} unlimited {{ {s.ip} }}\n"
+                elif s.tier == "bundle" and s.bundle_bytes is not None:
+                    name = nftables.quota_name(s.ip)
+                    commands += (
+                        f"add quota ip {TABLE} {name} {{ over {s.bundle_bytes} bytes used {s.quota_used_bytes or 0} bytes }}\n"
+                        f'add element ip {TABLE} bundle_quota {{ {s.ip} : "{name}" }}\n'
+                        f"add element ip {TABLE} bundle {{ {s.ip} }}\n"
+                    )
+                self.sessions[s.ip] = Session(mac=s.mac, ip=s.ip, tier=s.tier, started=s.started, package=s.package,
+                                              bundle_bytes=s.bundle_bytes, purchases=s.purchases)
+            if commands:
+                nftables.apply_here(commands)
 
     def _free_tier_class(self, ip: str) -> None:
         # The class is created before the map points at it; HTB falls back to the wide default

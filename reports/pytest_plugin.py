@@ -155,11 +155,16 @@ def _state() -> ReportState | None:
 
 
 # -- labels, capture and evidence --------------------------------------------------------------------
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # The test's window starts before any of its fixtures: their steps belong to it.
+    item.stash[ITEM_START] = time.time()
+
+
 @pytest.fixture(autouse=True)
 def _skybench_test_evidence(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Note the test's start; for a lab test, capture the DUT's interfaces until it ends."""
+    """For a lab test, capture the DUT's interfaces until the test ends."""
     item = request.node
-    item.stash[ITEM_START] = time.time()
     state = request.config.stash[STATE]
     capture: RingCapture | None = None
     if "lab" in request.fixturenames:
@@ -221,7 +226,7 @@ def _label(item: pytest.Item) -> None:
 
 def _attach_evidence(item: pytest.Item) -> None:
     state = item.config.stash[STATE]
-    since = item.stash.get(ITEM_START, time.time()) - 0.05  # the autouse fixture starts just before the body
+    since = item.stash.get(ITEM_START, time.time())
     until = time.time()
     # Attachments at the test body's top level: shown on the test's page, not folded in a step.
     steps_file = state.results_dir / "steps.jsonl" if state.results_dir else None

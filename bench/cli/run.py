@@ -17,6 +17,8 @@ from rich.table import Table
 from bench.cli import app, console
 from bench.errors import BenchError
 from bench.lab.labfile import load_lab
+from reports.progress import LiveStatus
+from reports.summary import measurements_table
 from scenarios import SUITES, Suite
 
 OUTCOME_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "error": "bold red"}
@@ -56,14 +58,17 @@ def run(
     argv += pytest_args or []
     console.print(f"running suite [bold]{suite}[/] on lab [bold]{config.name}[/]; results in {run_dir}")
     env = {**os.environ, "SKYBENCH_RUN_DIR": str(run_dir)}
-    with open(run_dir / "pytest.log", "w") as log:
+    with open(run_dir / "pytest.log", "w") as log, LiveStatus(run_dir, console) as status:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         assert proc.stdout is not None
-        for line in proc.stdout:  # shown live and kept
+        for line in proc.stdout:  # shown live and kept; the status line (progress, trace clock) stays under it
             log.write(line)
-            console.print(line.rstrip("\n"), markup=False, highlight=False)
+            status.print(line.rstrip("\n"))
         rc = proc.wait()
     _print_outcomes(run_dir)
+    measured = measurements_table(run_dir)
+    if measured is not None:
+        console.print(measured)
     console.print(f"results: {run_dir}  (outcomes.jsonl, steps.jsonl, junit.xml, allure-results/, pytest.log)")
     if rc != 0:
         raise typer.Exit(rc)

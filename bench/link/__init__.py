@@ -6,11 +6,11 @@
         print(link.backend_name, link.counters())
 """
 
-from bench.link.api import EmulatedLink, open_link
-from bench.link.backend import DirectionCounters, LinkCounters, kernel_has_netem, select_backend
+from bench.link.api import EmulatedLink, attach_link, open_link
+from bench.link.backend import DirectionCounters, LinkAddress, LinkCounters, kernel_has_netem, select_backend
 from bench.link.model import Impairment, LinkSpec, impairment_from_strings
 
 __all__ = [
-    "DirectionCounters", "EmulatedLink", "Impairment", "LinkCounters", "LinkSpec",
+    "DirectionCounters", "EmulatedLink", "Impairment", "LinkAddress", "LinkCounters", "LinkSpec", "attach_link",
     "impairment_from_strings", "kernel_has_netem", "open_link", "select_backend",
 ]

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from bench.errors import BenchError
-from bench.link.backend import LinkBackend, LinkCounters, Requested, select_backend
+from bench.link.backend import LinkAddress, LinkBackend, LinkCounters, Requested, select_backend
 from bench.link.model import DIRECTIONS, Impairment, LinkSpec, impairment_from_strings
 from bench.steps import recorded, step
 
@@ -25,8 +25,22 @@ def _make_backend(name: str, ns: str, term_if: str, gnd_if: str) -> LinkBackend:
     return UserspaceBackend(ns, term_if, gnd_if)
 
 
+def _attach_backend(address: LinkAddress) -> LinkBackend:
+    if address.backend == "netem":
+        from bench.link.netem import NetemBackend
+
+        return NetemBackend.attach(address)
+    from bench.link.userspace import UserspaceBackend
+
+    return UserspaceBackend.attach(address)
+
+
 class EmulatedLink:
-    """One running link between `term` (onboard side) and `gnd` (ground side) in namespace `ns`."""
+    """One running link between `term` (onboard side) and `gnd` (ground side) in namespace `ns`.
+
+    Either started here (`open_link`: closing it removes the link) or attached to a link another
+    process started (`attach_link`: closing only lets go; the same change API and steps apply).
+    """
 
     def __init__(self, ns: str, term_if: str, gnd_if: str, backend: Requested = "auto",
                  spec: LinkSpec | None = None) -> None:
@@ -40,6 +54,29 @@ class EmulatedLink:
                   downlink=self.spec.downlink.describe()):
             self._backend.start(self.spec)
         self._open = True
+        self.owned = True
+
+    @classmethod
+    def attach(cls, address: LinkAddress) -> EmulatedLink:
+        link = cls.__new__(cls)
+        link.ns = address.ns
+        link.name = f"link {address.ns}"
+        link.backend_name = address.backend
+        link.backend_reason = "attached to a running link"
+        link.owned = False
+        with step(f"{link.name}: attach", backend=address.backend):
+            link._backend = _attach_backend(address)
+            try:
+                link.spec = link._backend.current()
+            except BaseException:
+                link._backend.detach()
+                raise
+        link._open = True
+        return link
+
+    def address(self) -> LinkAddress:
+        """Where another process finds this link (`attach_link(address)`)."""
+        return self._backend.address()
 
     # -- changes ----------------------------------------------------------------------------------
     @recorded("set")
@@ -88,6 +125,10 @@ class EmulatedLink:
     def close(self) -> None:
         if not getattr(self, "_open", False):
             return
+        if not self.owned:
+            self._open = False
+            self._backend.detach()
+            return
         with step(f"{self.name}: close", backend=self.backend_name):
             self._open = False
             self._backend.stop()
@@ -108,3 +149,12 @@ def open_link(ns: str, term_if: str, gnd_if: str, backend: Requested = "auto",
               spec: LinkSpec | None = None) -> EmulatedLink:
     """Start an emulated link between two interfaces of namespace `ns` (a context manager)."""
     return EmulatedLink(ns, term_if, gnd_if, backend, spec)
+
+
+def attach_link(address: LinkAddress) -> EmulatedLink:
+    """Control a link another process started (a running lab's), without owning it.
+
+    Its current impairment is read from the engine or the kernel; closing the returned link only
+    lets go of it.
+    """
+    return EmulatedLink.attach(address)

@@ -52,6 +52,20 @@ class LinkCounters(BaseModel):
     downlink: DirectionCounters
 
 
+class LinkAddress(BaseModel):
+    """How another process finds a running link and attaches to it (kept in the lab's ledger)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    backend: BackendName
+    ns: str
+    term_if: str
+    gnd_if: str
+    # userspace: direction -> the engine's control socket (an abstract Unix socket name, which
+    # lives in the link namespace: it leaves no file behind and is reached from inside it).
+    control: dict[str, str] = {}
+
+
 class LinkBackend(abc.ABC):
     """A link emulator between two interfaces of one namespace."""
 
@@ -80,6 +94,24 @@ class LinkBackend(abc.ABC):
     def pids(self) -> dict[str, int]:
         """Processes the backend runs (direction -> pid); none for a kernel backend."""
         return {}
+
+    # -- a second process working on a link someone else started ----------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def attach(cls, address: LinkAddress) -> LinkBackend:
+        """Control a link another process started (and still owns) at `address`."""
+
+    @abc.abstractmethod
+    def address(self) -> LinkAddress:
+        """Where another process finds this link (see `attach`)."""
+
+    @abc.abstractmethod
+    def current(self) -> LinkSpec:
+        """What the link does now, read from the engine or the kernel, not from this object."""
+
+    @abc.abstractmethod
+    def detach(self) -> None:
+        """Let go of an attached link (it keeps running); safe to call twice."""
 
 
 @functools.cache

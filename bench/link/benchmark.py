@@ -1,6 +1,6 @@
 """`skybench bench link`: the userspace backend measured against a plain kernel bridge, same run.
 
-    .venv/bin/python -m bench.link.benchmark [--json] [--seconds 4]
+    .venv/bin/python -m bench.link.benchmark [--json] [--seconds 4] [--netem-vm]
 
 `run_link_benchmark()` returns a dict and prints nothing (the CLI renders it); `main()` prints a
 table. Traffic runs between two end namespaces of a throwaway testbed (bench.link.testbed): iperf3
@@ -219,8 +219,14 @@ def _three_links(seconds: float) -> dict[str, Any]:
     return found
 
 
-def run_link_benchmark(*, seconds: float = 4.0, rates_mbit: list[int] | None = None) -> dict[str, Any]:
-    """Measure the kernel bridge and the link backends side by side; return the figures."""
+def run_link_benchmark(*, seconds: float = 4.0, rates_mbit: list[int] | None = None,
+                       progress: Callable[[str], None] | None = None, netem_vm: bool = False) -> dict[str, Any]:
+    """Measure the kernel bridge and the link backends side by side; return the figures.
+
+    `progress` gets a short line as each part starts. `netem_vm` adds a netem column measured
+    inside the qemu VM (bench.vm), with its own kernel-bridge baseline from the same VM run.
+    """
+    say = progress or (lambda _msg: None)
     if shutil.which("iperf3") is None:
         from bench.errors import HostError
 
@@ -233,11 +239,20 @@ def run_link_benchmark(*, seconds: float = 4.0, rates_mbit: list[int] | None = N
         "settings": {"seconds": seconds, "frame_bytes": 1514, "offloads": "off"},
     }
     with testbed() as bed:
+        say("kernel bridge (baseline)")
         result["kernel_bridge"] = _measure_kernel_bridge(bed, seconds)
+        say("userspace backend")
         result["userspace"] = _measure_link(bed, "userspace", seconds, rates)
         if has_netem:
+            say("netem backend")
             result["netem"] = _measure_link(bed, "netem", seconds, rates)
+    say("three links at once (userspace)")
     result["three_links_userspace"] = _three_links(seconds)
+    if netem_vm:
+        say("netem inside the qemu VM (TCG: a few minutes)")
+        from bench.link.vm_benchmark import netem_in_vm
+
+        result["netem_vm"] = netem_in_vm(seconds=seconds, rates_mbit=rates)
     kernel_tcp = result["kernel_bridge"]["tcp_unshaped"]["mbit_s"]
     result["userspace"]["tcp_unshaped"]["ratio_to_kernel"] = round(
         result["userspace"]["tcp_unshaped"]["mbit_s"] / kernel_tcp, 3)
@@ -263,8 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="benchmark the link emulator against a kernel bridge")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each throughput run")
+    parser.add_argument("--netem-vm", action="store_true",
+                        help="add a netem column measured inside the qemu VM (bench.vm; TCG, a few minutes)")
     args = parser.parse_args(argv)
-    result = run_link_benchmark(seconds=args.seconds)
+    result = run_link_benchmark(seconds=args.seconds, netem_vm=args.netem_vm,
+                                progress=lambda msg: print(f"... {msg}", file=sys.stderr, flush=True))
     print(json.dumps(result, indent=1) if args.json else _table(result))
     return 0
 

@@ -19,14 +19,16 @@ struct tc_netem_qopt followed by attributes (linux/pkt_sched.h):
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, nla
 from pyroute2.netlink.rtnl import RTM_NEWQDISC, TC_H_ROOT
 from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
+from bench.errors import HostError
 from bench.lab import netns
-from bench.link.backend import DirectionCounters, LinkBackend, LinkCounters
+from bench.link.backend import DirectionCounters, LinkAddress, LinkBackend, LinkCounters
 from bench.link.bridge import create_bridge, remove_bridge
 from bench.link.model import DIRECTIONS, Impairment, LinkSpec
 
@@ -123,40 +125,121 @@ def netem_options_for(imp: Impairment) -> dict[str, Any]:
     }
 
 
-def _qdisc_request(ns: str, ifname: str, imp: Impairment, *, create: bool) -> None:
-    with netns.ipr(ns) as ipr:
-        index = ipr.link_lookup(ifname=ifname)[0]
+def impairment_from_netem(opts: Any) -> Impairment:
+    """The Impairment a netem qdisc's options (as decoded by netem_options) stand for.
+
+    The inverse of netem_options_for, for reading a running link back from the kernel (another
+    process attaching to a lab's link). What the kernel cannot tell apart is read back as what
+    the backend writes: total loss is an outage, the highest rate with jitter is
+    `jitter_keeps_order` without a rate, and a shaped link (which never reorders) reads back with
+    `jitter_keeps_order` False. A limit equal to the default the
+    model computes reads back as "default" (None), so later changes keep following the BDP.
+    """
+    latency = opts.get_attr("TCA_NETEM_LATENCY64")
+    jitter = opts.get_attr("TCA_NETEM_JITTER64")
+    delay_ns = latency if latency is not None else opts["delay"] * PSCHED_TICK_NS
+    jitter_ns = jitter if jitter is not None else opts["jitter"] * PSCHED_TICK_NS
+    rate = opts.get_attr("TCA_NETEM_RATE")
+    rate_bytes = rate["rate"] if rate is not None else 0
+    fields: dict[str, Any] = {"delay_ms": delay_ns / 1e6, "jitter_ms": jitter_ns / 1e6}
+    if rate_bytes == U32_MAX and jitter_ns:
+        fields["jitter_keeps_order"] = True
+    elif rate_bytes:
+        # A shaped link never reorders, whatever jitter_keeps_order said: read back the default.
+        fields["rate_bps"] = rate_bytes * 8
+    if opts["loss"] >= U32_MAX:
+        fields["outage"] = True
+    elif opts["loss"]:
+        fields["loss"] = round(opts["loss"] / U32_MAX, 6)
+    loss_model = opts.get_attr("TCA_NETEM_LOSS")
+    ge = loss_model.get_attr("NETEM_LOSS_GE") if loss_model is not None else None
+    if ge is not None:
+        fields.update(ge_p=round(ge["p"] / U32_MAX, 6), ge_r=round(ge["r"] / U32_MAX, 6),
+                      ge_loss_bad=round(1.0 - ge["h"] / U32_MAX, 6), ge_loss_good=round(ge["k1"] / U32_MAX, 6))
+    default_limit = Impairment.model_validate(fields).effective_limit()
+    if opts["limit"] != default_limit:
+        fields["limit_packets"] = opts["limit"]
+    return Impairment.model_validate(fields)
+
+
+class NetemQdiscs:
+    """The netem qdiscs of one link namespace, through one netlink handle kept open.
+
+    Opening a NetNS handle costs a thread/namespace switch (tens of ms, ~150 ms under TCG); a
+    link updated at 100 Hz cannot afford two per update. The handle is used from the caller's
+    threads (a trace player, a test's churn thread, counters), hence the lock.
+    """
+
+    def __init__(self, ns: str) -> None:
+        self.ns = ns
+        self._handles = netns.ipr(ns)
+        self._ipr = self._handles.__enter__()
+        self._lock = threading.Lock()
+        self._index: dict[str, int] = {}
+
+    def index(self, ifname: str) -> int:
+        if ifname not in self._index:
+            found = self._ipr.link_lookup(ifname=ifname)
+            if not found:
+                raise HostError(f"interface {ifname!r} not found", where=f"namespace {self.ns}",
+                                fix="is the lab up? `skybench lab status`")
+            self._index[ifname] = found[0]
+        return self._index[ifname]
+
+    def request(self, ifname: str, imp: Impairment, *, create: bool) -> None:
         msg = netem_tcmsg()
         msg["family"] = 0
-        msg["index"] = index
         msg["handle"] = NETEM_HANDLE
         msg["parent"] = TC_H_ROOT
         msg["attrs"] = [["TCA_KIND", "netem"], ["TCA_OPTIONS", netem_options_for(imp)]]
         # create: add (fails if a root qdisc is there); update: NLM_F_REPLACE without CREATE is
         # `tc qdisc change`: netem_change() on the existing qdisc, its queue untouched.
-        flags = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if create else NLM_F_REPLACE)
-        ipr.nlm_request(msg, msg_type=RTM_NEWQDISC, msg_flags=flags)
+        msg["header"]["type"] = RTM_NEWQDISC
+        msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if create else NLM_F_REPLACE)
+        with self._lock:
+            msg["index"] = self.index(ifname)
+            # nlm_request_batch, not nlm_request: pyroute2 0.9.7's sync nlm_request reads a
+            # status key the sync IPRoute/NetNS never set (KeyError 'nlm_generator'). The batch
+            # call sends the message as built (type and flags from its header), waits for the
+            # ACK and raises NetlinkError on a refusal.
+            self._ipr.nlm_request_batch([msg])
 
+    def _netem_qdisc(self, ifname: str) -> Any:
+        with self._lock:
+            for qdisc in self._ipr.get_qdiscs(index=self.index(ifname)):
+                if qdisc.get_attr("TCA_KIND") == "netem" and qdisc["parent"] == TC_H_ROOT:
+                    return qdisc
+        return None
 
-def _qdisc_stats(ns: str, ifname: str) -> dict[str, int]:
-    with netns.ipr(ns) as ipr:
-        index = ipr.link_lookup(ifname=ifname)[0]
-        for qdisc in ipr.get_qdiscs(index=index):
-            if qdisc.get_attr("TCA_KIND") == "netem":
-                stats = qdisc.get_attr("TCA_STATS")
-                return {"bytes": stats["bytes"], "packets": stats["packets"], "drop": stats["drop"],
-                        "qlen": stats["qlen"], "backlog": stats["backlog"]}
-    return {"bytes": 0, "packets": 0, "drop": 0, "qlen": 0, "backlog": 0}
+    def stats(self, ifname: str) -> dict[str, int]:
+        qdisc = self._netem_qdisc(ifname)
+        if qdisc is None:
+            return {"bytes": 0, "packets": 0, "drop": 0, "qlen": 0, "backlog": 0}
+        stats = qdisc.get_attr("TCA_STATS")
+        return {"bytes": stats["bytes"], "packets": stats["packets"], "drop": stats["drop"],
+                "qlen": stats["qlen"], "backlog": stats["backlog"]}
 
+    def read(self, ifname: str) -> Impairment | None:
+        """What the kernel's netem on `ifname` does now, decoded with this module's own layout
+        (pyroute2's decoder skips LATENCY64/JITTER64 and the loss model)."""
+        qdisc = self._netem_qdisc(ifname)
+        if qdisc is None:
+            return None
+        raw = netem_tcmsg(qdisc.data[qdisc.offset:qdisc.offset + qdisc["header"]["length"]])
+        raw.decode()
+        return impairment_from_netem(raw.get_attr("TCA_OPTIONS"))
 
-def _delete_root_qdisc(ns: str, ifname: str) -> None:
-    with netns.ipr(ns) as ipr:
-        found = ipr.link_lookup(ifname=ifname)
-        if found:
-            try:
-                ipr.tc("del", index=found[0], handle=NETEM_HANDLE, root=True)
-            except Exception:  # noqa: BLE001 - already gone is what we want
-                pass
+    def delete(self, ifname: str) -> None:
+        with self._lock:
+            found = self._ipr.link_lookup(ifname=ifname)
+            if found:
+                try:
+                    self._ipr.tc("del", index=found[0], handle=NETEM_HANDLE, root=True)
+                except Exception:  # noqa: BLE001 - already gone is what we want
+                    pass
+
+    def close(self) -> None:
+        self._handles.__exit__(None, None, None)
 
 
 class _DropLedger:
@@ -168,15 +251,17 @@ class _DropLedger:
 
     def observe(self, total: int, active: Impairment) -> None:
         delta, self.seen = total - self.seen, total
-        if delta <= 0:
-            return
+        if delta > 0:
+            self.by_cause[self.cause(active)] += delta
+
+    @staticmethod
+    def cause(active: Impairment) -> str:
+        """What a drop under `active` is attributed to."""
         if active.outage:
-            cause = "dropped_outage"
-        elif active.loss or active.gilbert_elliott:
-            cause = "dropped_loss"
-        else:
-            cause = "dropped_queue_full"
-        self.by_cause[cause] += delta
+            return "dropped_outage"
+        if active.loss or active.gilbert_elliott:
+            return "dropped_loss"
+        return "dropped_queue_full"
 
 
 class NetemBackend(LinkBackend):
@@ -189,13 +274,15 @@ class NetemBackend(LinkBackend):
         self.active: dict[str, Impairment] = {}
         self.drops = {d: _DropLedger() for d in DIRECTIONS}
         self.started = False
+        self.qdiscs: NetemQdiscs | None = None
 
     def start(self, spec: LinkSpec) -> None:
         self.started = True
         try:
+            self.qdiscs = NetemQdiscs(self.ns)
             for direction in DIRECTIONS:
                 imp = spec.direction(direction)
-                _qdisc_request(self.ns, self.egress[direction], imp, create=True)
+                self.qdiscs.request(self.egress[direction], imp, create=True)
                 self.active[direction] = imp
             # Qdiscs first, bridge last: no frame crosses the link unimpaired.
             create_bridge(self.ns, self.term_if, self.gnd_if)
@@ -203,16 +290,50 @@ class NetemBackend(LinkBackend):
             self.stop()
             raise
 
+    @classmethod
+    def attach(cls, address: LinkAddress) -> NetemBackend:
+        backend = cls(address.ns, address.term_if, address.gnd_if)
+        backend.qdiscs = NetemQdiscs(address.ns)
+        try:
+            backend.active = {d: backend.current_direction(d) for d in DIRECTIONS}
+        except BaseException:
+            backend.detach()
+            raise
+        return backend
+
+    def address(self) -> LinkAddress:
+        return LinkAddress(backend="netem", ns=self.ns, term_if=self.term_if, gnd_if=self.gnd_if)
+
+    def current_direction(self, direction: str) -> Impairment:
+        assert self.qdiscs is not None
+        found = self.qdiscs.read(self.egress[direction])
+        if found is None:
+            raise HostError(f"no netem qdisc on {self.egress[direction]} ({direction})",
+                            where=f"namespace {self.ns}", fix="the link was removed; is the lab still up?")
+        return found
+
+    def current(self) -> LinkSpec:
+        return LinkSpec(**{d: self.current_direction(d) for d in DIRECTIONS})
+
+    def _require_qdiscs(self) -> NetemQdiscs:
+        if self.qdiscs is None:
+            raise HostError("the netem link is not running", where=f"namespace {self.ns}")
+        return self.qdiscs
+
     def apply(self, direction: str, impairment: Impairment) -> None:
-        # Drops so far belong to the old parameters.
-        self.drops[direction].observe(_qdisc_stats(self.ns, self.egress[direction])["drop"], self.active[direction])
-        _qdisc_request(self.ns, self.egress[direction], impairment, create=False)
+        qdiscs = self._require_qdiscs()
+        # Drops so far belong to the old parameters: settle them before the cause changes (a
+        # netlink dump; skipped when the cause stays the same, so fast updates stay cheap).
+        if _DropLedger.cause(impairment) != _DropLedger.cause(self.active[direction]):
+            self.drops[direction].observe(qdiscs.stats(self.egress[direction])["drop"], self.active[direction])
+        qdiscs.request(self.egress[direction], impairment, create=False)
         self.active[direction] = impairment
 
     def counters(self) -> LinkCounters:
+        qdiscs = self._require_qdiscs()
         found = {}
         for direction in DIRECTIONS:
-            stats = _qdisc_stats(self.ns, self.egress[direction])
+            stats = qdiscs.stats(self.egress[direction])
             ledger = self.drops[direction]
             ledger.observe(stats["drop"], self.active[direction])
             found[direction] = DirectionCounters(
@@ -226,12 +347,21 @@ class NetemBackend(LinkBackend):
             )
         return LinkCounters(backend="netem", **found)
 
+    def detach(self) -> None:
+        if self.qdiscs is not None:
+            self.qdiscs.close()
+            self.qdiscs = None
+
     def stop(self) -> None:
         if not self.started:
             return
         self.started = False
-        if not netns.exists(self.ns):
-            return
-        remove_bridge(self.ns)
-        for ifname in self.egress.values():
-            _delete_root_qdisc(self.ns, ifname)
+        try:
+            if netns.exists(self.ns):
+                remove_bridge(self.ns)
+                qdiscs = self.qdiscs or NetemQdiscs(self.ns)
+                self.qdiscs = qdiscs
+                for ifname in self.egress.values():
+                    qdiscs.delete(ifname)
+        finally:
+            self.detach()

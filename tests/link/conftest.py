@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +11,13 @@ import pytest
 from bench.link import EmulatedLink, kernel_has_netem, open_link
 from bench.link.testbed import Testbed, testbed
 
-BACKENDS = ["userspace", "netem"]
+# The netem cases carry the `netem` marker: `pytest tests/link -m netem` is the suite the qemu VM
+# runs against a real kernel netem (tests/vm/test_netem_suite.py).
+BACKENDS = ["userspace", pytest.param("netem", marks=pytest.mark.netem)]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "netem: exercises the netem backend (runs for real in the qemu VM)")
 
 
 def _require_root() -> None:
@@ -37,4 +44,19 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def link(bed: Testbed, backend: str) -> Iterator[EmulatedLink]:
     with open_link(bed.sky, bed.term_if, bed.gnd_if, backend=backend) as opened:  # type: ignore[arg-type]
+        _wait_until_quiet(opened)
         yield opened
+
+
+def _wait_until_quiet(link: EmulatedLink, quiet_s: float = 0.3, at_most_s: float = 3.0) -> None:
+    """Let an earlier test's leftovers (TCP teardown on the shared testbed) pass first, so
+    counters and loss figures see this test's traffic."""
+    deadline = time.monotonic() + at_most_s
+    seen = -1
+    while time.monotonic() < deadline:
+        counters = link.counters()
+        now = counters.uplink.packets_in + counters.downlink.packets_in
+        if now == seen:
+            return
+        seen = now
+        time.sleep(quiet_s)

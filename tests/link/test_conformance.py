@@ -7,6 +7,7 @@ does something clearly different from what was set, not when it is a little nois
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import threading
 import time
@@ -18,6 +19,12 @@ from bench.link.probe import TCP_FRAME_OVERHEAD, UDP_FRAME_OVERHEAD, paced_udp_g
 from bench.link.testbed import Testbed
 
 pytestmark = pytest.mark.lab
+
+# Under TCG (the netem VM, docs/netem-vm.md) delays come out ~1.5-2 ms late on the median and
+# tails reach ~10 ms; netem never delivers early, so the lower bounds stay exact.
+IN_VM = os.environ.get("SKYBENCH_IN_VM") == "1"
+MEDIAN_SLACK_MS = 2.5 if IN_VM else 1.5
+TAIL_SLACK_MS = 12.0 if IN_VM else 0.0
 
 
 def uplink_probes(bed: Testbed, **kw: object):  # type: ignore[no-untyped-def]
@@ -33,8 +40,8 @@ def test_delay_per_direction(link: EmulatedLink, bed: Testbed) -> None:
     up = uplink_probes(bed, count=200, interval_s=0.002)
     down = downlink_probes(bed, count=200, interval_s=0.002)
     assert up.received == 200 and down.received == 200
-    assert statistics.median(up.delays_ms) == pytest.approx(20, abs=1.5)
-    assert statistics.median(down.delays_ms) == pytest.approx(5, abs=1.5)
+    assert statistics.median(up.delays_ms) == pytest.approx(20, abs=MEDIAN_SLACK_MS)
+    assert statistics.median(down.delays_ms) == pytest.approx(5, abs=MEDIAN_SLACK_MS)
     assert min(up.delays_ms) >= 19.9  # never early
 
 
@@ -47,21 +54,30 @@ def test_jitter(link: EmulatedLink, bed: Testbed, keeps_order: bool) -> None:
         assert probes.reordered() == 0
         assert min(probes.delays_ms) >= 14.9
     else:
-        # Uniform +/-5 ms: stddev 5/sqrt(3) = 2.9 ms; probes 2 ms apart overtake each other.
-        assert 2.0 < statistics.stdev(probes.delays_ms) < 3.8
-        assert statistics.median(probes.delays_ms) == pytest.approx(20, abs=1.5)
-        assert min(probes.delays_ms) >= 14.9 and max(probes.delays_ms) <= 27
+        # Uniform +/-5 ms: interquartile range 5 ms (quartiles, not the stddev: a few late
+        # wake-ups, ~10 ms under TCG, would dominate a stddev); probes 2 ms apart overtake
+        # each other.
+        q1, median, q3 = statistics.quantiles(probes.delays_ms, n=4)
+        assert 3.5 < q3 - q1 < 7.0, f"IQR {q3 - q1:.2f} ms, expected about 5"
+        assert median == pytest.approx(20, abs=MEDIAN_SLACK_MS)
+        p99 = statistics.quantiles(probes.delays_ms, n=100)[98]
+        assert min(probes.delays_ms) >= 14.9 and p99 <= 27 + TAIL_SLACK_MS
         assert probes.reordered() > 20
 
 
 def test_random_loss_rate(link: EmulatedLink, bed: Testbed) -> None:
     link.set_direction("uplink", loss="10%")
+    before = link.counters().uplink
     probes = uplink_probes(bed, count=2000, interval_s=0.0005)
+    after = link.counters().uplink
     lost = probes.sent - probes.received
     sd = math.sqrt(2000 * 0.1 * 0.9)  # binomial: 13.4 packets
     assert 200 - 5 * sd < lost < 200 + 5 * sd
-    # The link counted the same drops it caused.
-    assert link.counters().uplink.dropped == lost
+    # The link counted the same drops it caused. Frames other than the probes may cross the
+    # link meanwhile (a previous test's TCP stragglers: seen under TCG) and be lost too.
+    counted = after.dropped - before.dropped
+    strangers = after.packets_in - before.packets_in - probes.sent
+    assert 0 <= counted - lost <= strangers, (counted, lost, strangers)
 
 
 def test_gilbert_elliott_bursts(link: EmulatedLink, bed: Testbed) -> None:
@@ -123,8 +139,8 @@ def test_update_in_place_with_traffic_flowing(link: EmulatedLink, bed: Testbed) 
     sent = dict(enumerate(probes.send_times))
     before = [d for s, d in probes.arrivals if sent[s] < changed_at[0] - 0.05]
     after = [d for s, d in probes.arrivals if sent[s] > changed_at[0] + 0.005]
-    assert statistics.median(before) == pytest.approx(10, abs=1.5)
-    assert statistics.median(after) == pytest.approx(30, abs=1.5)
+    assert statistics.median(before) == pytest.approx(10, abs=MEDIAN_SLACK_MS)
+    assert statistics.median(after) == pytest.approx(30, abs=MEDIAN_SLACK_MS)
 
 
 def test_counters(link: EmulatedLink, bed: Testbed) -> None:
@@ -134,19 +150,26 @@ def test_counters(link: EmulatedLink, bed: Testbed) -> None:
     after = link.counters()
     up_in = after.uplink.packets_in - before.uplink.packets_in
     up_out = after.uplink.packets_out - before.uplink.packets_out
-    assert up_in == 100 and up_out == 100
+    # Exactly the probes, give or take a stray frame of an earlier test's TCP connection (seen
+    # under TCG, where teardown retransmissions outlive the link fixture's quiet wait).
+    strays = up_in - 100
+    assert 0 <= strays <= 2 and up_out == up_in, (up_in, up_out)
     # 200 bytes of UDP payload + UDP/IP/Ethernet headers per frame.
-    assert after.uplink.bytes_out - before.uplink.bytes_out == 100 * (200 + UDP_FRAME_OVERHEAD)
+    extra_bytes = after.uplink.bytes_out - before.uplink.bytes_out - 100 * (200 + UDP_FRAME_OVERHEAD)
+    assert extra_bytes == 0 if strays == 0 else 0 < extra_bytes <= strays * 1514
     assert after.downlink.packets_in == before.downlink.packets_in
     assert after.uplink.queue_depth == 0
 
 
 def test_links_in_flight_are_held_in_the_queue(link: EmulatedLink, bed: Testbed) -> None:
-    link.set_direction("uplink", delay="200ms")
+    # 100 probes in ~0.2 s, none due before 1 s: sampled at 0.6 s, all of them are held even
+    # where sending is several times slower (TCG in the netem VM, a loaded host).
+    link.set_direction("uplink", delay="1000ms")
     depth: list[int] = []
-    sampler = threading.Timer(0.15, lambda: depth.append(link.counters().uplink.queue_depth))
+    sampler = threading.Timer(0.6, lambda: depth.append(link.counters().uplink.queue_depth))
     sampler.start()
-    uplink_probes(bed, count=100, interval_s=0.002, drain_s=0.4)
+    probes = uplink_probes(bed, count=100, interval_s=0.002, drain_s=1.3)
     sampler.join()
-    assert 30 <= depth[0] <= 100  # ~75 probes sent in 150 ms, none due yet
+    assert probes.received == 100
+    assert 50 <= depth[0] <= 105  # the probes, and at most a stray frame or two of the hosts'
     assert link.counters().uplink.queue_depth == 0

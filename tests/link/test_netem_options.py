@@ -9,7 +9,9 @@ from bench.link.backend import kernel_has_netem, select_backend
 from bench.link.model import Impairment
 from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
-from bench.link.netem import NETEM_HANDLE, U32_MAX, netem_options_for, netem_tcmsg
+from bench.link.netem import NETEM_HANDLE, U32_MAX, impairment_from_netem, netem_options_for, netem_tcmsg
+
+pytestmark = pytest.mark.netem
 
 
 def roundtrip(imp: Impairment):  # type: ignore[no-untyped-def]
@@ -71,3 +73,18 @@ def test_select_backend_is_honest() -> None:
         assert "how to fix" in str(info.value)
     with pytest.raises(BenchError, match="unknown link backend"):
         select_backend("carrier-pigeon")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "imp",
+    [
+        Impairment(delay_ms=20, jitter_ms=5, rate_bps=200_000_000),
+        Impairment(delay_ms=30, loss=0.01, limit_packets=4321),
+        Impairment(delay_ms=20, jitter_ms=5, jitter_keeps_order=True),
+        Impairment(ge_p=0.05, ge_r=0.25, ge_loss_bad=0.9, ge_loss_good=0.01),
+        Impairment(delay_ms=10, outage=True),
+    ],
+)
+def test_kernel_options_read_back_as_the_same_impairment(imp: Impairment) -> None:
+    # What `skybench link show` reads from a running lab's netem: the inverse of the encoding.
+    assert impairment_from_netem(roundtrip(imp)) == imp

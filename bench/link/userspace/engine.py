@@ -7,9 +7,15 @@ Stdlib only, so it starts fast and the hot path has no import overhead.
 Control channel: a SOCK_SEQPACKET socket inherited from the parent; one JSON object per message.
   {"op": "set", "params": {...}}  -> {"ok": true, "at": <monotonic time the new values act>}
   {"op": "counters"}              -> {"ok": true, "counters": {...}}
+  {"op": "get"}                   -> {"ok": true, "spec": {...}, "pid": ...}  (the impairment in force)
   {"op": "stop"}                  -> {"ok": true}, then exit
-The engine exits when the channel closes or its parent dies (PR_SET_PDEATHSIG), so a crashed
-bench never leaves one running.
+`set` may carry "spec" (the Impairment as the API knows it, returned by `get`) next to the
+engine's "params". The engine exits when the channel closes or its parent dies
+(PR_SET_PDEATHSIG), so a crashed bench never leaves one running.
+
+With --listen NAME the engine also accepts connections on the abstract Unix socket NAME (in the
+link namespace) and serves the same messages on them, except `stop`: that is how another process
+(`skybench link set` on a running lab) changes the link without owning it.
 """
 
 from __future__ import annotations
@@ -76,13 +82,22 @@ def _packet_socket(ifname: str, receive: bool) -> socket.socket:
 
 
 class Engine:
-    def __init__(self, rx_if: str, tx_if: str, control: socket.socket, params: dict[str, Any]) -> None:
+    def __init__(self, rx_if: str, tx_if: str, control: socket.socket, params: dict[str, Any],
+                 spec: dict[str, Any] | None = None, listen: str | None = None) -> None:
         self.rx = _packet_socket(rx_if, receive=True)
         self.tx = _packet_socket(tx_if, receive=False)
         self.control = control
         self.control.setblocking(False)
         self.shaper = Shaper(params)
+        self.spec = spec or {}
         self.running = True
+        self.listener: socket.socket | None = None
+        self.clients: dict[int, socket.socket] = {}  # attached processes' connections by fd
+        if listen:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self.listener.bind("\0" + listen)
+            self.listener.listen(8)
+            self.listener.setblocking(False)
 
     # -- control ----------------------------------------------------------------------------------
     def _serve_control(self) -> None:
@@ -96,28 +111,77 @@ class Engine:
             if not raw:  # parent closed the channel or died
                 self.running = False
                 return
-            self._reply(self._handle(json.loads(raw)))
+            self._reply(self.control, self._handle(json.loads(raw)))
+
+    def _accept(self, poller: select.epoll) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, OSError):
+                return
+            conn.setblocking(False)
+            self.clients[conn.fileno()] = conn
+            poller.register(conn.fileno(), select.EPOLLIN)
+
+    def _serve_client(self, fd: int, poller: select.epoll) -> None:
+        conn = self.clients[fd]
+        while True:
+            try:
+                raw = conn.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                raw = b""
+            if not raw:  # the attached process let go: the link runs on
+                poller.unregister(fd)
+                del self.clients[fd]
+                conn.close()
+                return
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                msg = {"op": None}
+            if msg.get("op") == "stop":
+                reply = {"ok": False, "error": "only the process that started the link can stop it"}
+            else:
+                reply = self._handle(msg)
+            if not self._reply(conn, reply):
+                poller.unregister(fd)
+                del self.clients[fd]
+                conn.close()
+                return
 
     def _handle(self, msg: dict[str, Any]) -> dict[str, Any]:
         op = msg.get("op")
         if op == "set":
             self.shaper.set(msg["params"])
+            self.spec = msg.get("spec", self.spec)
             return {"ok": True, "at": time.monotonic()}
         if op == "counters":
             return {"ok": True, "counters": self.shaper.snapshot(), "at": time.monotonic()}
+        if op == "get":
+            return {"ok": True, "spec": self.spec, "params": self.shaper_params, "pid": os.getpid()}
         if op == "stop":
             self.running = False
             return {"ok": True}
         return {"ok": False, "error": f"unknown op {op!r}"}
 
-    def _reply(self, msg: dict[str, Any]) -> None:
-        self.control.setblocking(True)
+    @property
+    def shaper_params(self) -> dict[str, Any]:
+        return self.shaper.params
+
+    def _reply(self, conn: socket.socket, msg: dict[str, Any]) -> bool:
+        conn.setblocking(True)
         try:
-            self.control.send(json.dumps(msg).encode())
+            conn.send(json.dumps(msg).encode())
+            return True
         except OSError:
-            self.running = False
+            if conn is self.control:
+                self.running = False
+            return False
         finally:
-            self.control.setblocking(False)
+            conn.setblocking(False)
 
     # -- data path ----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -131,8 +195,11 @@ class Engine:
         seq = 0
         poller = select.epoll()
         rx_fd, ctl_fd = self.rx.fileno(), self.control.fileno()
+        listen_fd = self.listener.fileno() if self.listener is not None else -1
         poller.register(rx_fd, select.EPOLLIN)
         poller.register(ctl_fd, select.EPOLLIN)
+        if self.listener is not None:
+            poller.register(listen_fd, select.EPOLLIN)
 
         def transmit(frame: bytes) -> None:
             try:
@@ -186,7 +253,15 @@ class Engine:
             for fd, _ in events:
                 if fd == ctl_fd:
                     self._serve_control()
+                elif fd == listen_fd:
+                    self._accept(poller)
+                elif fd in self.clients:
+                    self._serve_client(fd, poller)
         poller.close()
+        for conn in self.clients.values():
+            conn.close()
+        if self.listener is not None:
+            self.listener.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,12 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--params", default="{}", help="initial impairment (JSON)")
+    parser.add_argument("--spec", default="{}", help="initial impairment as the API knows it (JSON), returned by `get`")
+    parser.add_argument("--listen", default=None, help="abstract Unix socket name other processes attach to")
     args = parser.parse_args(argv)
     _die_with_parent(args.parent_pid)
     _realtime_priority()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     control = socket.socket(fileno=args.control_fd)
-    engine = Engine(args.rx, args.tx, control, json.loads(args.params))
+    engine = Engine(args.rx, args.tx, control, json.loads(args.params), json.loads(args.spec), args.listen)
     control.send(json.dumps({"ok": True, "ready": True, "pid": os.getpid()}).encode())
     engine.run()
     return 0

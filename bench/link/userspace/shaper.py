@@ -30,6 +30,7 @@ class Shaper:
 
     def set(self, params: dict[str, Any]) -> None:
         """Take new parameters; packets already held keep their departure times (as netem)."""
+        self.params = dict(params)
         self.delay_s = float(params.get("delay_ms", 0.0)) / 1000.0
         self.jitter_s = float(params.get("jitter_ms", 0.0)) / 1000.0
         self.keep_order = bool(params.get("jitter_keeps_order", False))

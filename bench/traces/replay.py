@@ -36,6 +36,7 @@ p = loss x r / (1 - loss) (bad-state loss 1), whose long-run loss is `loss`.
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 import time
@@ -56,6 +57,7 @@ from bench.traces.steplog import StepLog
 
 DEFAULT_MIN_STEP_S = 0.010
 DEFAULT_SPIN_S = 0.003
+REPLAY_PRIORITY = 5
 LINK_DIRECTION = {"up": "uplink", "down": "downlink"}
 SQRT3 = math.sqrt(3.0)
 
@@ -387,7 +389,9 @@ class StepTarget(Protocol):
 
     def wan_of(self, link: str) -> str | None: ...
 
-    def apply(self, step: PlannedStep) -> None: ...
+    def apply(self, step: PlannedStep) -> float | None:
+        """Apply; returns the monotonic time the change took effect if the link reports it."""
+        ...
 
 
 class LinksTarget:
@@ -400,10 +404,14 @@ class LinksTarget:
     def wan_of(self, link: str) -> str | None:
         return self._wans.get(link)
 
-    def apply(self, step: PlannedStep) -> None:
+    def apply(self, step: PlannedStep) -> float | None:
         link = self._links.get(step.link)
-        if link is not None:
-            link.set_direction(LINK_DIRECTION[step.direction], step.impairment)
+        if link is None:
+            return None
+        link.set_direction(LINK_DIRECTION[step.direction], step.impairment)
+        # the userspace engine says when it switched (its monotonic clock is ours): that, not the
+        # end of the control round trip, is when the link changed
+        return getattr(link.backend, "last_update_at", None)
 
 
 class DryRunTarget:
@@ -412,7 +420,7 @@ class DryRunTarget:
     def wan_of(self, link: str) -> str | None:
         return None
 
-    def apply(self, step: PlannedStep) -> None:
+    def apply(self, step: PlannedStep) -> float | None:
         return None
 
 
@@ -658,6 +666,7 @@ class Replay:
     def _run(self) -> None:
         seq = 0
         loop = 0
+        _realtime_priority()
         try:
             while True:
                 for step in self.plan.steps:
@@ -665,9 +674,10 @@ class Replay:
                     if scheduled is None:
                         return
                     began = time.monotonic()
-                    self.target.apply(step)
+                    took_effect = self.target.apply(step)
                     done = time.monotonic()
-                    applied = AppliedStep(seq, loop, step, scheduled, done, done - began)
+                    at = took_effect if took_effect is not None and began <= took_effect <= done else done
+                    applied = AppliedStep(seq, loop, step, scheduled, at, done - began)
                     seq += 1
                     self._record(applied)
                 if not self.loop:
@@ -720,6 +730,17 @@ class Replay:
             })
         if self._on_step is not None:
             self._on_step(applied)
+
+
+def _realtime_priority() -> None:
+    """SCHED_FIFO for the scheduler thread (below the link engines' 10), so a due step preempts
+    ordinary work: on a busy 2-core host a normal thread's wake-up latency is milliseconds. It
+    spins at most spin_s per step and the kernel's RT throttling keeps 5 % for others; without
+    the privilege it runs as a normal thread."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REPLAY_PRIORITY))  # 0: this thread
+    except (OSError, AttributeError):
+        pass
 
 
 def timing_errors_ms(applied: Sequence[AppliedStep]) -> np.ndarray:

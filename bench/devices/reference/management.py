@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from bench.devices.reference.daemon import RouterDaemon
 
 PORT = 8080
+# The router's uci package: `skyrouter.health.down_after` (the SSH face's uci path) and
+# `health.down_after` name the same setting here.
+UCI_PACKAGE = "skyrouter"
 # The protocol's traffic classes and the router's names for them.
 CLASS_NAMES = {"passenger": "passengers", "operational": "ops"}
 TIER_NAMES = {"free": "free", "bundle": "premium-1gb", "unlimited": "unlimited"}
@@ -174,6 +177,7 @@ def management_handler(daemon: RouterDaemon) -> type[BaseHTTPRequestHandler]:
                 return
             try:
                 changes = TypeAdapter(dict[str, Any]).validate_json(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                changes = {k.removeprefix(UCI_PACKAGE + "."): v for k, v in changes.items()}
             except ValidationError as exc:
                 self._send(400, {"error": f"the body must be a JSON object of dotted keys: {exc.errors()[0]['msg']}"})
                 return

@@ -43,6 +43,7 @@ RUN_FILES = (
     "plan.json", "ruleset.nft", "dnsmasq.conf", "dnsmasq.leases", "dnsmasq.log", "events.jsonl",
     "routerd.out", "dnsmasq.out", "ground-services.out",
     "flash.json", "flash.json.tmp",  # the router's persistent state (bench.devices.reference.flash)
+    "ssh-face.out", "snmpd.conf", "snmpd.out",  # the SSH and SNMP faces (bench.devices.reference.faces)
 )
 
 

@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from bench.devices.reference import dnsmasq, nftables, routing, shaping
 from bench.devices.reference.config import RouterConfig, load_router_config
+from bench.devices.reference.faces import FACE_PROCESSES, start_faces
 from bench.devices.reference.plan import RUN_FILES, RouterPlan, make_plan
 from bench.errors import BenchError
 from bench.lab import netns
@@ -66,6 +67,7 @@ class ReferenceRouter:
             self._spawn("router", "dnsmasq", dnsmasq.argv(conf))
             self._spawn("router", "routerd", [sys.executable, "-m", "bench.devices.reference.daemon", str(plan.plan_file)])
             self._wait_ready()
+            start_faces(self)  # SSH and SNMP on the ops LAN (bench.devices.reference.faces)
         except BaseException:
             self.stop()
             raise
@@ -84,7 +86,7 @@ class ReferenceRouter:
         if self._power is not None:  # no boot may start while (or after) the router is taken down
             self._power.close()
             self._power = None
-        for name in ("routerd", "dnsmasq", "ground services"):
+        for name in (*FACE_PROCESSES, "routerd", "dnsmasq", "ground services"):
             proc = self._procs.pop(name, None)
             if proc is None:
                 continue
@@ -115,7 +117,7 @@ class ReferenceRouter:
         plan = self.plan
         assert plan is not None, "the reference router is not running"
         with step(f"{self.name}: power off", namespace=plan.namespace):
-            for name in ("routerd", "dnsmasq"):
+            for name in (*FACE_PROCESSES, "routerd", "dnsmasq"):
                 proc = self._procs.pop(name, None)
                 if proc is None:
                     continue
@@ -149,6 +151,7 @@ class ReferenceRouter:
             self._spawn("router", "dnsmasq", dnsmasq.argv(plan.file("dnsmasq.conf")))
             self._spawn("router", "routerd", [sys.executable, "-m", "bench.devices.reference.daemon", str(plan.plan_file)])
             self._wait_ready()
+            start_faces(self)
 
     def restart(self, config: RouterConfig | None = None) -> None:
         """Stop and start again, with another configuration if given (sessions start afresh)."""

@@ -111,6 +111,10 @@ class PassengerUser(LanUser):
                 r.failure(f"{self.who}: terms not accepted: {r.status_code or r.error}")
                 self.fail_user(f"the portal refused the terms: {r.status_code or r.error}, expected 200")
         self.quality("portal_login_s", time.monotonic() - start)
+        # The detection's keep-alive connection to www is NATed to the portal for as long as it
+        # lives: drop every connection so the next requests reach the real servers (browsers
+        # reconnect after a captive portal the same way).
+        self.client.client.clientpool.close()
         if package:
             self.buy(package)
 

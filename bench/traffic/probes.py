@@ -1,0 +1,136 @@
+"""What a passenger notices during failover: a continuous UDP probe from inside a passenger's
+namespace to the ground's "whoami" echo (it answers with the source address it saw, i.e. the WAN
+the packet left by after the router's NAT).
+
+Two streams run at once, because the router treats them differently:
+- a **call**: one long-lived UDP flow (a VoIP call, a video stream), `interval_s` apart; its
+  longest gap between answers is what a passenger in a call notices;
+- **new flows**: a fresh socket every `new_flow_every_s` (a page load, an app's next request);
+  the router moves new flows at once and pins old ones, so the path of new flows is what says
+  "traffic moved to the next WAN".
+
+    with PassengerProbe(passenger.ns, "198.19.0.1") as probe:
+        ...
+    probe.longest_gap(t0, t1)       # seconds without an answer on the call
+    probe.first_via("new", wan_address, after=t0)
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from bench.lab import netns
+from bench.steps import step
+
+WHOAMI_PORT = 7070
+
+
+@dataclass
+class Answer:
+    kind: str  # "call" or "new"
+    sent: float  # wall clock (time.time()), comparable with the router's event log
+    received: float
+    via: str  # the source address the ground saw (a WAN's address)
+
+
+@dataclass
+class PassengerProbe:
+    ns: str
+    server: str
+    port: int = WHOAMI_PORT
+    interval_s: float = 0.02
+    new_flow_every_s: float = 0.1
+    answers: list[Answer] = field(default_factory=list)
+    sent: dict[str, int] = field(default_factory=lambda: {"call": 0, "new": 0})
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- life ---------------------------------------------------------------------------------------
+    def __enter__(self) -> PassengerProbe:
+        with step("passenger probe start", ns=self.ns, server=f"{self.server}:{self.port}",
+                  call_interval_s=self.interval_s, new_flow_every_s=self.new_flow_every_s):
+            for target in (self._call, self._new_flows):
+                t = threading.Thread(target=lambda f=target: netns.run_in(self.ns, f), daemon=True, name=f"probe {self.ns}")
+                t.start()
+                self._threads.append(t)
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        with step("passenger probe stop", ns=self.ns) as rec:
+            rec["result"] = f"call {self.sent['call']} sent, new flows {self.sent['new']} sent, {len(self.answers)} answers"
+
+    def _record(self, kind: str, sent: float, data: bytes) -> None:
+        via = data.decode(errors="replace").rsplit(" ", 1)[-1]
+        with self._lock:
+            self.answers.append(Answer(kind, sent, time.time(), via))
+
+    def _call(self) -> None:
+        sent_at: dict[int, float] = {}
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(self.interval_s)
+            seq = 0
+            next_send = time.monotonic()
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= next_send:
+                    sent_at[seq] = time.time()
+                    try:
+                        s.sendto(b"call %d" % seq, (self.server, self.port))
+                    except OSError:
+                        pass  # no route for a moment: the gap shows it
+                    self.sent["call"] += 1
+                    seq += 1
+                    next_send = now + self.interval_s
+                try:
+                    data = s.recv(512)
+                except (TimeoutError, OSError):
+                    continue
+                try:
+                    n = int(data.split(b" ", 2)[1])
+                except (IndexError, ValueError):
+                    continue
+                if n in sent_at:
+                    self._record("call", sent_at.pop(n), data)
+
+    def _new_flows(self) -> None:
+        while not self._stop.is_set():
+            sent = time.time()
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(min(self.new_flow_every_s, 0.5))
+                try:
+                    s.sendto(b"new 0", (self.server, self.port))
+                    self.sent["new"] += 1
+                    self._record("new", sent, s.recv(512))
+                except (TimeoutError, OSError):
+                    pass
+            self._stop.wait(max(0.0, self.new_flow_every_s - (time.time() - sent)))
+
+    # -- reading -----------------------------------------------------------------------------------
+    def of(self, kind: str, t0: float = 0.0, t1: float = float("inf")) -> list[Answer]:
+        with self._lock:
+            return [a for a in self.answers if a.kind == kind and t0 <= a.received <= t1]
+
+    def longest_gap(self, t0: float, t1: float, kind: str = "call") -> float:
+        """The longest time without an answer on `kind` between t0 and t1 (wall clock)."""
+        times = [t0] + [a.received for a in self.of(kind, t0, t1)] + [t1]
+        return max(b - a for a, b in zip(times, times[1:]))
+
+    def first_via(self, kind: str, via: str, after: float) -> Answer | None:
+        """The first answer of `kind` sent at or after `after` that left by WAN address `via`."""
+        return next((a for a in sorted(self.of(kind), key=lambda a: a.sent) if a.sent >= after and a.via == via), None)
+
+    def last_via(self, kind: str, after: float) -> str | None:
+        answers = sorted(self.of(kind), key=lambda a: a.sent)
+        answers = [a for a in answers if a.sent >= after]
+        return answers[-1].via if answers else None
+
+    def answered_between(self, kind: str, t0: float, t1: float) -> int:
+        return len(self.of(kind, t0, t1))

@@ -2,8 +2,8 @@
 
 Under TCG every figure is several times below the host's, so absolute numbers from the VM are not
 comparable with the host's; what compares is each backend's ratio to the kernel bridge measured
-in the same VM run. The guest measures the kernel bridge, netem and the userspace backend one
-after the other on one testbed, with lighter loads than on the host (TCG cannot carry 200 Mbit/s
+in the same VM run. The guest measures the kernel bridge and netem one after the other on one
+testbed, with lighter loads than on the host (TCG cannot carry 200 Mbit/s
 of timestamped probes):
 
     .venv/bin/python -m bench.link.vm_benchmark [--seconds 3]        # on the host: boots the VM
@@ -25,6 +25,10 @@ from bench.link.testbed import Testbed, testbed
 
 REPO = Path(__file__).resolve().parents[2]
 DELAY_LOAD_MBIT = 20  # UDP load under which the delay error is measured in the VM
+# netem only: the userspace engines did not start within their 10 s start timeout in the
+# one-vCPU TCG guest (seen once; not investigated). Compare userspace through the host run's
+# ratios to the host's kernel bridge.
+GUEST_BACKENDS = ("netem",)
 
 
 def _guest_backend(bed: Testbed, backend: str, seconds: float, rates: list[int]) -> dict[str, Any]:
@@ -57,10 +61,10 @@ def guest_run(seconds: float, rates: list[int]) -> dict[str, Any]:
             }
         finally:
             remove_bridge(bed.sky)
-        for backend in ("netem", "userspace"):
+        for backend in GUEST_BACKENDS:
             result[backend] = _guest_backend(bed, backend, seconds, rates)
     kernel_tcp = result["kernel_bridge"]["tcp_unshaped"]["mbit_s"]
-    for backend in ("netem", "userspace"):
+    for backend in GUEST_BACKENDS:
         result[backend]["tcp_unshaped"]["ratio_to_kernel"] = round(result[backend]["tcp_unshaped"]["mbit_s"] / kernel_tcp, 3)
     return result
 
@@ -97,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         result = guest_run(args.seconds, rates)
         args.out.write_text(json.dumps(result, indent=1))
         return 0
-    print(json.dumps(netem_in_vm(seconds=args.seconds, rates_mbit=rates), indent=1))
+    from bench.errors import BenchError
+
+    try:
+        print(json.dumps(netem_in_vm(seconds=args.seconds, rates_mbit=rates), indent=1))
+    except BenchError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     return 0
 
 

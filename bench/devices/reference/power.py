@@ -51,13 +51,22 @@ class RouterPower:
     def __init__(self, router: ReferenceRouter) -> None:
         self.router = router
         self._cond = threading.Condition()
-        self._fed = True  # the router starts powered (the Lab started it)
-        self._changed_at = time.monotonic()
-        self._closed = False
-        self.running = True  # the router's processes are up (False from power off to booted)
         self.history: list[RouterPowerEvent] = []
-        self._worker = threading.Thread(target=self._run, name="reference-router power", daemon=True)
-        self._worker.start()
+        self._worker: threading.Thread | None = None
+        self.open()
+
+    def open(self) -> None:
+        """Start watching the input, the router powered and running (it has just been started).
+        The same object lives across `router.restart()`: the supply keeps a reference to it."""
+        with self._cond:
+            if self._worker is not None and self._worker.is_alive():
+                return
+            self._fed = True
+            self._changed_at = time.monotonic()
+            self._closed = False
+            self.running = True  # the router's processes are up (False from power off to booted)
+            self._worker = threading.Thread(target=self._run, name="reference-router power", daemon=True)
+            self._worker.start()
 
     @property
     def hold_up_s(self) -> float:
@@ -105,8 +114,9 @@ class RouterPower:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        if threading.current_thread() is not self._worker:
-            self._worker.join(timeout=30)
+            worker = self._worker
+        if worker is not None and threading.current_thread() is not worker:
+            worker.join(timeout=30)
 
     # -- the worker ---------------------------------------------------------------------------------
     def _record(self, kind: PowerEventKind, **data: Any) -> None:

@@ -71,6 +71,8 @@ class ReferenceRouter:
         except BaseException:
             self.stop()
             raise
+        if self._power is not None:  # a supply is bound: watch its feed again (after a restart)
+            self._power.open()
 
     @property
     def power(self) -> Any:
@@ -85,7 +87,6 @@ class ReferenceRouter:
     def stop(self) -> None:
         if self._power is not None:  # no boot may start while (or after) the router is taken down
             self._power.close()
-            self._power = None
         for name in (*FACE_PROCESSES, "routerd", "dnsmasq", "ground services"):
             proc = self._procs.pop(name, None)
             if proc is None:

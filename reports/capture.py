@@ -6,7 +6,8 @@ router namespace with ``Lab.popen`` (in the lab's cleanup ledger like every lab 
 ring-buffer mode (``-C``/``-W``: at most ``files`` x ``file_mb`` MB on disk, the oldest packets
 overwritten), headers only (``snaplen`` bytes a packet), so a long test costs bounded disk and
 tcpdump's C loop costs little CPU. The Linux "cooked v2" link type keeps each packet's interface
-name, so Wireshark shows which WAN or LAN it crossed.
+index; the index-to-name map of the namespace (``interfaces()``) is attached beside the capture,
+since a reader's own host would name the indexes wrongly.
 
 At the test's end the capture stops; a failed test gets the ring's files (oldest first), a
 passed test's files are deleted.
@@ -61,7 +62,9 @@ class RingCapture:
         # In the ledger before they exist: a killed run's leftovers are removed by the next lab.
         for path in [*(self.base.with_name(f"{self.base.name}{i}") for i in range(self.files)), self._stderr]:
             self._entries.append(ledger.record("file", path=str(path)))
-        argv = [TCPDUMP, "-i", "any", "-y", "LINUX_SLL2", "-n", "-p", "-s", str(self.snaplen), "-U",
+        # --immediate-mode: packets are handed over one by one, not in TPACKET_V3 blocks that a
+        # SIGTERM would drop unwritten (the last second before a failure is the one that matters).
+        argv = [TCPDUMP, "-i", "any", "-y", "LINUX_SLL2", "-n", "-p", "-s", str(self.snaplen), "-U", "--immediate-mode",
                 "-C", str(self.file_mb), "-W", str(self.files), "-Z", "root", "-w", str(self.base)]
         with open(self._stderr, "wb") as err:
             self._proc = self.lab.popen(self.role, argv, name="packet capture", stdout=subprocess.DEVNULL, stderr=err)
@@ -78,6 +81,13 @@ class RingCapture:
                                  where=f"namespace {self.lab.ns(self.role)}")
             time.sleep(0.02)
         return self
+
+    def interfaces(self) -> dict[int, str]:
+        """{interface index: name} in the captured namespace (to read the capture's SLL2 indexes)."""
+        from bench.lab import netns
+
+        with netns.ipr(self.lab.ns(self.role)) as ipr:
+            return {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
 
     def stop(self) -> list[Path]:
         """End the capture (tcpdump flushes on SIGTERM); returns the ring's files, oldest first."""

@@ -109,7 +109,10 @@ def attach_plot(measurements: Sequence[Measurement], replay: dict[str, Any] | No
     return png
 
 
-def attach_pcaps(files: Sequence[Path]) -> int:
+def attach_pcaps(files: Sequence[Path], interfaces: dict[int, str] | None = None) -> int:
+    if interfaces:
+        allure.attach("\n".join(f"{index}\t{name}" for index, name in sorted(interfaces.items())),
+                      name="packet capture: interface index -> name (SLL2 if_index)", attachment_type=allure.attachment_type.TEXT)
     for i, path in enumerate(files, 1):
         allure.attach.file(str(path), name=f"packet capture: DUT WAN and LAN ({i}/{len(files)}, oldest first)",
                            attachment_type=allure.attachment_type.PCAP)

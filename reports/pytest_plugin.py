@@ -240,7 +240,7 @@ def _attach_evidence(item: pytest.Item) -> None:
         _guarded("DUT logs", lambda: evidence.attach_dut_logs(lab, _lab_config(item.config), since))
     capture = item.stash.get(ITEM_CAPTURE, None)
     if capture is not None:
-        _guarded("packet capture", lambda: evidence.attach_pcaps(capture.stop()))
+        _guarded("packet capture", lambda: evidence.attach_pcaps(capture.stop(), capture.interfaces()))
     elif lab is not None and state.capture_problem:
         allure.attach(f"no packet capture: {state.capture_problem}", name="packet capture (unavailable)",
                       attachment_type=allure.attachment_type.TEXT)

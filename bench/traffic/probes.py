@@ -134,3 +134,44 @@ class PassengerProbe:
 
     def answered_between(self, kind: str, t0: float, t1: float) -> int:
         return len(self.of(kind, t0, t1))
+
+
+@dataclass
+class RequestLoop:
+    """A passenger's HTTP GET to the ground every `every_s` (a new connection each time, short
+    timeout): when did requests start succeeding again."""
+
+    passenger: object  # a bench.devices.reference.passenger.Passenger
+    url: str
+    every_s: float = 0.2
+    timeout_s: float = 1.0
+    results: list[tuple[float, float, bool]] = field(default_factory=list)  # (started, ended, ok)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> RequestLoop:
+        self._thread = threading.Thread(target=self._run, daemon=True, name="request loop")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.time()
+            try:
+                status, _, _ = self.passenger.http("GET", self.url, timeout_s=self.timeout_s)  # type: ignore[attr-defined]
+                ok = status == 200
+            except OSError:
+                ok = False
+            except Exception:  # noqa: BLE001 - a name that does not resolve while the router restarts, etc.
+                ok = False
+            self.results.append((started, time.time(), ok))
+            self._stop.wait(max(0.0, self.every_s - (time.time() - started)))
+
+    def first_success(self, after: float) -> float | None:
+        """When the first request started at or after `after` succeeded (its end, wall clock)."""
+        return next((end for start, end, ok in self.results if start >= after and ok), None)

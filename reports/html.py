@@ -42,13 +42,21 @@ PLUGINS = {
 
 def allure_cli() -> Path:
     """The Allure Report 3 command, installed with ``npm ci`` from the pinned lock file if missing."""
+    node = shutil.which("node")
+    if node is None:
+        raise BenchError("Node.js is needed to build the HTML report (Allure Report 3)",
+                         fix="install the system packages: scripts/install-system-deps.sh (nodejs, npm)")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    if int(version.lstrip("v").split(".")[0] or 0) < 20:
+        raise BenchError(f"Allure Report 3 needs Node.js 20 or newer; this host has {version}", where=node,
+                         fix="install Node.js 20+ (Debian 13's nodejs, or NodeSource's nodejs 20 packages on Debian 12)")
     cli = ALLURE_HOME / "node_modules" / ".bin" / "allure"
     if cli.exists():
         return cli
     npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        raise BenchError("Node.js and npm are needed to build the HTML report (Allure Report 3)",
-                         fix="install the system packages: scripts/install-system-deps.sh (nodejs, npm)")
+    if npm is None:
+        raise BenchError("npm is needed to install Allure Report 3 (once)",
+                         fix="install the system packages: scripts/install-system-deps.sh (npm)")
     proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ALLURE_HOME,
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 or not cli.exists():

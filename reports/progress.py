@@ -29,13 +29,14 @@ def status_renderable(state: LiveState | None, *, started: float, now: float | N
         return Text(f"starting pytest ... {elapsed}", style="dim")
     p = state.progress
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
-    grid.add_column(width=30)
+    counts = f"{p.done}/{p.total} tests" + (f", {p.failed} failed" if p.failed else "") + f"  {elapsed}"
+    grid.add_column(no_wrap=True, min_width=len(counts))  # never squeezed: the current test's name gives way
+    grid.add_column(width=20)
     grid.add_column(no_wrap=True, overflow="ellipsis")
     failed = f", [bold red]{p.failed} failed[/]" if p.failed else ""
     current = p.current.split("::", 1)[-1] if p.current else ""
     grid.add_row(Text.from_markup(f"[bold]{p.done}/{p.total}[/] tests{failed}  {elapsed}"),
-                 ProgressBar(total=max(p.total, 1), completed=p.done, width=30), Text(current, style="cyan"))
+                 ProgressBar(total=max(p.total, 1), completed=p.done, width=20), Text(current, style="cyan"))
     lines: list[RenderableType] = [grid]
     if state.replay is not None:
         r = state.replay

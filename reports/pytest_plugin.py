@@ -63,6 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = ReportState(Path(alluredir) if alluredir else None, Path(results) if results else None,
                         capture=bool(alluredir) and not config.getoption("--no-pcap"))
     config.stash[STATE] = state
+    config.addinivalue_line("markers", "no_pcap: do not capture the DUT's interfaces during this test (throughput tests: tcpdump costs CPU)")
     if state.results_dir is not None:
         set_live_dir(state.results_dir)
     patterns = getattr(config.option, "allure_link_pattern", None)
@@ -175,7 +176,7 @@ def _skybench_test_evidence(request: pytest.FixtureRequest) -> Iterator[None]:
         if lab is not None and hasattr(lab, "ledger"):
             item.stash[ITEM_LAB] = lab
             state.link_backends.update({name: link.backend_name for name, link in getattr(lab, "links", {}).items()})
-            if state.capture:
+            if state.capture and request.node.get_closest_marker("no_pcap") is None:
                 try:
                     capture = RingCapture(lab).start()
                     item.stash[ITEM_CAPTURE] = capture

@@ -119,7 +119,7 @@ def attach_clients(lab: Lab, role: str, lower: str, count: int, *, kind: Kind, f
                         # A static entry for the gateway: the kernel's neighbour table is shared by
                         # every namespace on the host (gc_thresh3, 1024 here) and the router's own
                         # entries for each client already fill it; permanent entries do not count.
-                        ipr.neigh("add", dst=lease.router, lladdr=gw_mac, ifindex=idx, state=NUD_PERMANENT)
+                        ipr.neigh("replace", dst=lease.router, lladdr=gw_mac, ifindex=idx, state=NUD_PERMANENT)
                     clients.append(LanClient(name=name, kind=kind, namespace=ns, ifname=ifname, mac=mac, ip=lease.ip,
                                              prefixlen=lease.mask, router=lease.router, dns=lease.dns, table=table,
                                              lease_s=lease.took_s))

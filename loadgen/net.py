@@ -58,20 +58,23 @@ def client_socket(client: LanClient, family: int, kind: int, proto: int = 0) -> 
 class Resolver:
     """A client's stub resolver: A queries to its lease's DNS server, answers cached a minute."""
 
-    def __init__(self, client: LanClient) -> None:
+    def __init__(self, client: LanClient, hosts: dict[str, str] | None = None) -> None:
         self.client = client
+        self.hosts = hosts or {}
         self.cache: dict[str, tuple[str, float]] = {}
 
     def resolve(self, name: str) -> str:
         if name.replace(".", "").isdigit():
             return name
+        if name in self.hosts:
+            return self.hosts[name]
         hit = self.cache.get(name)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
         query = struct.pack(">HHHHHH", int.from_bytes(os.urandom(2), "big"), 0x0100, 1, 0, 0, 0)
         query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00" + struct.pack(">HH", 1, 1)
         last: Exception | None = None
-        for _ in range(2):
+        for _ in range(3):
             sock = client_socket(self.client, gsocket.AF_INET, gsocket.SOCK_DGRAM)
             try:
                 sock.settimeout(2.0)

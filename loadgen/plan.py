@@ -20,3 +20,6 @@ class RunPlan(BaseModel):
     domain: str = "skybench.test"
     ca_file: str
     request_timeout_s: float = 20.0
+    # Names -> addresses instead of asking DNS: only for the loopback baseline of the benchmark,
+    # which has no DUT (and so no DHCP/DNS server); lab runs always resolve through the DUT.
+    hosts: dict[str, str] = {}

@@ -64,7 +64,8 @@ def clients_needed(profile: Profile, users: int, workers: int = 0) -> dict[str, 
 class LoadRun:
     def __init__(self, lab: Lab, profile: str | Path | Profile, *, users: int, spawn_rate: float, run_time_s: float,
                  out_dir: Path, workers: int = 0, ground: GroundServices | None = None, dhcp_timeout_s: float = 20.0,
-                 check_portal: bool = True) -> None:
+                 check_portal: bool = True, role: str = "passengers", clients: dict[str, list[LanClient]] | None = None,
+                 hosts: dict[str, str] | None = None) -> None:
         self.lab = lab
         self.name = "loadgen"
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
@@ -74,6 +75,9 @@ class LoadRun:
         self.out_dir = Path(out_dir)
         self.dhcp_timeout_s = dhcp_timeout_s
         self.check_portal = check_portal
+        self.role = role  # where Locust runs
+        self._given = clients  # clients made by the caller (the loopback baseline) instead of leased
+        self.hosts = hosts or {}
         self._ground, self._own_ground = ground, ground is None
         self.clients: list[LanClient] = []
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -101,8 +105,10 @@ class LoadRun:
                 self._ground = GroundServices(self.lab)
                 self._ground.start()
             need = clients_needed(self.profile, self.users, self.workers)
-            passengers: list[LanClient] = []
-            ops: list[LanClient] = []
+            passengers: list[LanClient] = list((self._given or {}).get("passenger", []))
+            ops: list[LanClient] = list((self._given or {}).get("ops", []))
+            if self._given is not None:
+                need = {"passenger": 0, "ops": 0}
             if need["passenger"]:
                 passengers = attach_clients(self.lab, "passengers", "wifi0", need["passenger"], kind="passenger", dhcp_timeout_s=self.dhcp_timeout_s)
                 self.clients += passengers
@@ -112,7 +118,7 @@ class LoadRun:
                 ops = attach_clients(self.lab, "ops", "ops0", need["ops"], kind="ops", dhcp_timeout_s=self.dhcp_timeout_s)
                 self.clients += ops
             plan = RunPlan(profile=self.profile, passengers=passengers, ops=ops, out_dir=str(self.out_dir), workers=self.workers,
-                           domain=DOMAIN, ca_file=str(self._ground.ca_file))
+                           domain=DOMAIN, ca_file=str(self._ground.ca_file), hosts=self.hosts)
             self.plan_file.write_text(plan.model_dump_json())
             self._start_locust()
         except BaseException:
@@ -154,7 +160,7 @@ class LoadRun:
         self._logs.append(log)
         argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING", "--skip-log-setup", *extra]
         env = {**os.environ, "SKYBENCH_LOADGEN_PLAN": str(self.plan_file), "SKYBENCH_LOADGEN_ROLE": role.split("-")[0]}
-        self._procs.append(self.lab.popen("passengers", argv, name=f"loadgen locust {role}", env=env, stdout=log, stderr=subprocess.STDOUT))
+        self._procs.append(self.lab.popen(self.role, argv, name=f"loadgen locust {role}", env=env, stdout=log, stderr=subprocess.STDOUT))
 
     def _start_locust(self) -> None:
         common = ["--headless", "-u", str(self.users), "-r", str(self.spawn_rate), "-t", f"{max(1, int(self.run_time_s))}s",
@@ -178,7 +184,7 @@ class LoadRun:
             if time.monotonic() > deadline:
                 self._kill()
                 raise BenchError(f"Locust did not end within {deadline - (self.started_at or 0):.0f} s of starting; killed",
-                                 where=f"namespace {self.lab.ns('passengers')}", fix=f"see {self.out_dir}/locust-*.log")
+                                 where=f"namespace {self.lab.ns(self.role)}", fix=f"see {self.out_dir}/locust-*.log")
             time.sleep(0.2)
         for proc in self._procs[1:]:
             try:
@@ -210,6 +216,9 @@ class LoadRun:
         if self._own_ground and self._ground is not None:
             self._ground.stop()
             self._ground = None
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs if p.poll() is None]
 
     def summary(self) -> dict[str, Any]:
         return summarize(self.out_dir)

@@ -33,10 +33,11 @@ FILE_NAMES = ("ground.json", "ca.pem", "server.pem", "server.key", "origin.out",
 
 
 class GroundServices:
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, role: str = "ground") -> None:
         self.lab = lab
-        self.name = "loadgen ground"
-        self.base = Path(tempfile.gettempdir()) / f"skybench-{lab.prefix}-loadgen"
+        self.role = role  # the namespace the servers run in (the loopback benchmark uses its own)
+        self.name = "loadgen ground" if role == "ground" else f"loadgen ground ({role})"
+        self.base = Path(tempfile.gettempdir()) / f"skybench-{lab.prefix}-loadgen-{role}"
         self._entries: list[dict[str, Any]] = []
         self._procs: list[Any] = []
         self._logs: list[IO[bytes]] = []
@@ -80,7 +81,7 @@ class GroundServices:
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.file(f"{name}.out"), "wb")
         self._logs.append(log)
-        self._procs.append(self.lab.popen("ground", argv, name=f"{self.name} {name}", stdout=log, stderr=subprocess.STDOUT))
+        self._procs.append(self.lab.popen(self.role, argv, name=f"{self.name} {name}", stdout=log, stderr=subprocess.STDOUT))
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -89,11 +90,11 @@ class GroundServices:
                 if proc.poll() is not None:
                     raise BenchError(f"a ground server exited with code {proc.returncode} while starting: "
                                      f"{self.file('origin.out').read_text(errors='replace')[-2000:]}",
-                                     where=f"namespace {self.lab.ns('ground')}", fix="see the output above")
+                                     where=f"namespace {self.lab.ns(self.role)}", fix="see the output above")
             if b"ready" in self.file("origin.out").read_bytes():
                 return
             time.sleep(0.05)
-        raise BenchError(f"the ground origin was not ready within {READY_TIMEOUT_S:.0f} s", where=f"namespace {self.lab.ns('ground')}")
+        raise BenchError(f"the ground origin was not ready within {READY_TIMEOUT_S:.0f} s", where=f"namespace {self.lab.ns(self.role)}")
 
     @recorded("stop")
     def stop(self) -> None:

@@ -34,14 +34,14 @@ class Pos(LanUser):
         with self.client.post(pay + "/checkout/pay", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"},
                               allow_redirects=False, name="pos: authorise", catch_response=True) as r:
             if r.status_code != 303:
-                r.failure(f"{self.who}: authorisation answered {r.status_code or r.error}, expected 303")
+                r.failure(f"{self.who}: authorisation answered {r.status_code or getattr(r, 'error', None)}, expected 303")
                 return
             r.success()
             payment = r.json()["payment"]
         with self.client.get(pay + f"/api/payments/{payment}", name="pos: confirm", catch_response=True) as r:
             took = time.monotonic() - start
             if r.status_code != 200 or r.json().get("status") != "paid":
-                r.failure(f"{self.who}: payment {payment} not confirmed: {r.status_code or r.error}")
+                r.failure(f"{self.who}: payment {payment} not confirmed: {r.status_code or getattr(r, 'error', None)}")
                 return
             if took > float(self.options["limit_s"]):
                 r.failure(f"{self.who}: transaction took {took:.2f} s, limit {self.options['limit_s']} s")

@@ -1,0 +1,138 @@
+"""Measurements made while a trace window plays on the lab: what the certification and repro suites
+share (the nightly measures on fixed link profiles; these measure on a replayed window).
+
+- ``links_kept``: every WAN's sky link as it was before the replay, put back afterwards (a replay
+  leaves the links in the last state it applied, which may be an outage);
+- ``emulated_rate_bps``: the time-weighted rate the plan gave one trace link and direction between
+  two trace times (0 during an outage): what a goodput is compared with;
+- ``goodput_during``: an iperf3 run from a passenger through the DUT while the window plays, with
+  the emulated rate over the same trace interval and where in the trace it was;
+- ``failover_at``: at an outage of the trace link that drives the passengers' active WAN, when the
+  DUT declared that WAN down (its event log) and when a passenger's new flows were answered again
+  (through another WAN, or the same one once it came back).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bench.traces.replay import OutageSpan, Replay, ReplayPlan
+
+if TYPE_CHECKING:
+    from bench.devices.reference.router import ReferenceRouter
+    from bench.lab.lab import Lab
+    from bench.traffic.iperf import IperfResult
+    from bench.traffic.probes import PassengerProbe
+
+SLACK_S = 15.0  # waits beyond the configured detection before giving up (recorded as the wait)
+
+
+@contextmanager
+def links_kept(lab: Lab) -> Iterator[None]:
+    """Every sky link's spec saved now and set back when the block ends (also on failure)."""
+    saved = {name: lab.link(name).spec for name in lab.links}
+    try:
+        yield
+    finally:
+        for name, spec in saved.items():
+            lab.link(name).set(spec)
+
+
+def emulated_rate_bps(plan: ReplayPlan, link: str, direction: str, t_a: float, t_b: float) -> float:
+    """Time-weighted rate of `link`/`direction` ('down'/'up') over trace times [t_a, t_b]; an outage
+    counts as 0 and an unlimited rate as infinity."""
+    steps = sorted((s for s in plan.steps if s.link == link and s.direction == direction), key=lambda s: s.trace_t)
+    if not steps or t_b <= t_a:
+        return 0.0
+    total = 0.0
+    for i, s in enumerate(steps):
+        start = max(s.trace_t, t_a)
+        end = min(steps[i + 1].trace_t if i + 1 < len(steps) else plan.t1, t_b)
+        if end <= start:
+            continue
+        rate = 0.0 if s.impairment.outage else (s.impairment.rate_bps if s.impairment.rate_bps else float("inf"))
+        total += rate * (end - start)
+    return total / (t_b - t_a)
+
+
+@dataclass(frozen=True)
+class GoodputSample:
+    direction: str  # downlink | uplink
+    goodput_bps: float
+    emulated_bps: float
+    trace_t0: float
+    trace_t1: float
+    km: float | None
+    retransmits: int | None
+
+    @property
+    def ratio_percent(self) -> float:
+        return self.goodput_bps / self.emulated_bps * 100 if self.emulated_bps else 0.0
+
+
+def goodput_during(lab: Lab, replay: Replay, trace_link: str, ns: str, port: int, server: str, *, downlink: bool,
+                   seconds: float, omit_s: float, streams: int) -> GoodputSample:
+    """iperf3 from namespace `ns` through the DUT while `replay` plays; compared with what the trace
+    gave `trace_link` over the measured part (after the omitted slow start)."""
+    from bench.traffic.iperf import iperf_client
+
+    started = replay.trace_time()
+    result: IperfResult = iperf_client(lab, ns, port, server, seconds=seconds, omit_s=omit_s, streams=streams, reverse=downlink)
+    ended = replay.trace_time()
+    measured_from = min(started + omit_s * replay.plan.speed, ended)
+    emulated = emulated_rate_bps(replay.plan, trace_link, "down" if downlink else "up", measured_from, ended)
+    return GoodputSample("downlink" if downlink else "uplink", result.goodput_bps, emulated, measured_from, ended,
+                         replay.plan.km_at(measured_from), result.retransmits)
+
+
+@dataclass(frozen=True)
+class FailoverSample:
+    wan: str  # the WAN the trace link drives
+    outage: OutageSpan
+    km: float | None
+    detection_s: float | None  # None: the outage was shorter than the DUT's configured detection
+    declared: bool  # the DUT declared the WAN down within the wait
+    switch_s: float  # cut -> first answered new flow (the wait, if none came)
+    answered: bool
+    via_wan: str | None  # the WAN that answered first after the cut
+    call_longest_gap_s: float
+
+    def context(self) -> dict[str, Any]:
+        return {"wan": self.wan, "outage_link": self.outage.link, "outage_start_t": round(self.outage.start_t, 3),
+                "outage_length_s": round(self.outage.length_s, 3), "declared": self.declared, "answered": self.answered,
+                "via_wan": self.via_wan, "call_longest_gap_s": round(self.call_longest_gap_s, 3)}
+
+
+def unix_time_of(replay: Replay, trace_t: float) -> float:
+    """The wall-clock (time.time()) instant the replay reached trace time `trace_t`."""
+    return replay.mono_at(trace_t) + (time.time() - time.monotonic())
+
+
+def failover_at(router: ReferenceRouter, replay: Replay, probe: PassengerProbe, span: OutageSpan, wan: str) -> FailoverSample:
+    """Measure the DUT's reaction to `span` (an outage already applied to `wan`'s link)."""
+    h = router.config.health
+    addresses = {name: w["address"] for name, w in router.status()["wans"].items()}
+    by_address = {address: name for name, address in addresses.items()}
+    t_cut = unix_time_of(replay, span.start_t)
+    wait_s = h.detection_s + SLACK_S
+    expect_declared = span.length_s >= h.detection_s + h.interval_s  # shorter outages may rightly pass unnoticed
+    deadline = t_cut + wait_s
+    down = None
+    answer = None
+    while time.time() < deadline and (answer is None or (expect_declared and down is None)):
+        if down is None:
+            found = [e for e in router.events(since=t_cut, event="wan_down") if e.get("wan") == wan]
+            down = found[0] if found else None
+        if answer is None:
+            answer = next((a for a in sorted(probe.of("new"), key=lambda a: a.sent) if a.sent >= t_cut), None)
+        time.sleep(0.1)
+    detection = (down["time"] - t_cut if down else wait_s) if expect_declared else None
+    switch = (answer.received - t_cut) if answer else wait_s
+    gap = probe.longest_gap(t_cut, min(time.time(), t_cut + wait_s))
+    return FailoverSample(wan=wan, outage=span, km=replay.plan.km_at(span.start_t), detection_s=detection,
+                          declared=down is not None, switch_s=switch, answered=answer is not None,
+                          via_wan=by_address.get(answer.via) if answer else None, call_longest_gap_s=gap)

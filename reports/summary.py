@@ -28,7 +28,8 @@ def measurements_table(run_dir: Path) -> Table | None:
     for column in ("requirement", "quantity", "value", "limit", "verdict", "where", "test"):
         table.add_column(column)
     for row in frame.itertuples():
-        where = position(row.trace, _num(row.trace_time_s), _num(row.km)) or "-"
+        trace = row.trace if isinstance(row.trace, str) and row.trace else None  # missing: None or NaN
+        where = position(trace, _num(row.trace_time_s), _num(row.km)) or "-"
         table.add_row(row.requirement, escape(row.title), f"{row.value:.4g} {escape(row.units)}", escape(row.limit),
                       f"[{VERDICT_STYLE[row.verdict]}]{row.verdict}[/]", escape(where), escape(str(row.test).split("::", 1)[-1]))
     return table

@@ -106,3 +106,15 @@ def test_status_line_shows_progress_trace_clock_and_passengers() -> None:
     assert "2/5 tests, 1 failed  00:01:05" in text and "test_dead_zone" in text
     assert "trace astana-almaty 02:13:05, km 431.2, 60x" in text
     assert "480 passengers, 212 req/s, 3 failures, browse p95 640 ms" in text
+
+
+def test_measurements_summary_lists_failures_first(run: Path) -> None:
+    from reports.summary import measurements_table
+
+    table = measurements_table(run)
+    assert table is not None
+    console = Console(record=True, width=220)
+    console.print(table)
+    rows = [line for line in console.export_text().splitlines() if "FO-1" in line or "THR-1" in line]
+    assert "fail" in rows[0] and "FO-1" in rows[0] and "trace astana-borovoe 00:25:00, km 120.0" in rows[0]
+    assert "THR-1" in rows[1] and "│ -" in rows[1]  # not located in a trace: no NaN shown

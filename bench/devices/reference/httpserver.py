@@ -14,6 +14,10 @@ from http.server import ThreadingHTTPServer
 
 class LabHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: a boarding storm (hundreds of phones at the
+    # portal at once) overflows it, the SYNs are dropped and each client waits out TCP's 1, 3,
+    # 7, 15 s retransmits (59 concurrent logins took 14 s; with this, well under a second).
+    request_queue_size = 1024
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)

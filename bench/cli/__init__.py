@@ -39,6 +39,7 @@ def _root(
 def _register() -> None:
     # Imported here so that each module can import `app`/`console` from this one.
     from bench.cli import bench, doctor, instruments, lab, link, load, report, run, trace  # noqa: F401
+    from bench.cli import certify, repro  # noqa: F401
 
 
 def main() -> None:

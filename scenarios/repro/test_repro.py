@@ -1,0 +1,111 @@
+"""Repro checks: each replays the window (`window` fixture) on the lab once its passenger is ready
+and measures a requirement where the trace says something happens. The measurements carry the
+trace time and km of what they measured, so a failure says where in the recording it was.
+
+- FO-1 (test_failover_in_window): at every outage of the trace link driving the passengers'
+  active WAN, the DUT's detection (when the outage is long enough to be detected) and the time until
+  a passenger's new flows are answered again;
+- THR-1 (test_goodput_in_window): iperf3 downlink goodput through the DUT, back to back for the
+  whole window, against the rate the trace gave the active WAN's link over the same seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.devices.reference.clients import whole_trip
+from bench.devices.reference.passenger import Passenger
+from bench.devices.reference.router import ReferenceRouter
+from bench.lab import addressing
+from bench.lab.lab import Lab
+from bench.replay_checks import failover_at, goodput_during, links_kept
+from bench.traces.replay import fmt_trace_time
+from bench.traffic import wanstate
+from bench.traffic.iperf import IperfServers
+from bench.traffic.probes import PassengerProbe
+from scenarios.repro.conftest import Window
+
+pytestmark = [pytest.mark.repro, pytest.mark.lab]
+
+GROUND = str(addressing.GROUND_SERVER.ip)
+SECONDS = 6.0
+OMIT_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def router(lab: Lab) -> ReferenceRouter:
+    if lab.router is None:
+        pytest.skip("the repro checks need the embedded reference router as the DUT")
+    return lab.router
+
+
+@pytest.fixture(scope="module")
+def traveller(lab: Lab, router: ReferenceRouter) -> Iterator[Passenger]:
+    wanstate.settle(router)
+    with Passenger(lab, "repro") as p:
+        whole_trip(p)
+        yield p
+
+
+def _active_link(replay, router: ReferenceRouter, window: Window) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    active = wanstate.preferred(router)[0]
+    from bench.traces.replay import map_links
+
+    wans = map_links(replay.plan.links, list(router.status()["wans"]), window.links, ignore_unmapped=True)
+    link = next((link for link, wan in wans.items() if wan == active), None)
+    if link is None:
+        pytest.skip(f"no trace link drives the passengers' active WAN {active} (trace links {replay.plan.links}); "
+                    f"map one with --map LINK={active}")
+    return link, active
+
+
+@pytest.mark.requirement("FO-1")
+def test_failover_in_window(lab: Lab, router: ReferenceRouter, replay, measure, window: Window, traveller: Passenger) -> None:
+    wanstate.settle(router)
+    with links_kept(lab), PassengerProbe(traveller.ns, GROUND) as probe:
+        time.sleep(1.0)
+        playing = replay.play(window.trace, speed=window.speed, from_=window.from_s, to=window.to_s, links=window.links, name=Path(window.trace).name)
+        try:
+            link, active = _active_link(replay, router, window)
+            spans = [o for o in playing.plan.outages() if o.link == link]
+            if not spans:
+                pytest.skip(f"no outage of trace link {link} (driving {active}) in the window "
+                            f"{fmt_trace_time(playing.plan.t0)}-{fmt_trace_time(playing.plan.t1)}")
+            for _ in spans:
+                span = playing.wait_for_next_outage(link, timeout=playing.plan.wall_s + 5)
+                sample = failover_at(router, playing, probe, span, active)
+                print(f"{link} out at {fmt_trace_time(span.start_t)} ({span.length_s:.1f} s): declared after {sample.detection_s} s, "
+                      f"answered after {sample.switch_s:.2f} s via {sample.via_wan}")
+                where = {"trace_time_s": round(span.start_t, 3), "km": None if sample.km is None else round(sample.km, 3)}
+                if sample.detection_s is not None:
+                    measure("FO-1", sample.detection_s, units="s", quantity="detection", **where, **sample.context())
+                measure("FO-1", sample.switch_s, units="s", quantity="switch", **where, **sample.context())
+        finally:
+            replay.stop()
+
+
+@pytest.mark.requirement("THR-1")
+def test_goodput_in_window(lab: Lab, router: ReferenceRouter, replay, measure, window: Window, traveller: Passenger) -> None:
+    wanstate.settle(router)
+    with links_kept(lab), IperfServers(lab, GROUND, count=1) as servers:
+        playing = replay.play(window.trace, speed=window.speed, from_=window.from_s, to=window.to_s, links=window.links, name=Path(window.trace).name)
+        try:
+            link, active = _active_link(replay, router, window)
+            measured = 0
+            while playing.trace_time() + (SECONDS + OMIT_S) * playing.plan.speed <= playing.plan.t1:
+                s = goodput_during(lab, playing, link, traveller.ns, servers.ports[0], GROUND, downlink=True,
+                                   seconds=SECONDS, omit_s=OMIT_S, streams=4)
+                if not 0 < s.emulated_bps < float("inf"):
+                    continue  # an outage or an unlimited rate: no ratio to judge
+                measured += 1
+                measure("THR-1", s.ratio_percent, units="%", trace_time_s=round(s.trace_t0, 3),
+                        km=None if s.km is None else round(s.km, 3), wan=active, goodput_mbps=round(s.goodput_bps / 1e6, 3),
+                        trace_rate_mbps=round(s.emulated_bps / 1e6, 3))
+            if not measured:
+                pytest.skip("the window is too short for one goodput measurement, or the link was out or unlimited throughout")
+        finally:
+            replay.stop()

@@ -276,6 +276,7 @@ def plan_replay(trace: Trace, *, speed: float = 1.0, from_: float | str | None =
     steps: list[PlannedStep] = []
     coalesced = 0
     table = trace.table
+    trace_end = trace.duration_s
     for link in chosen:
         for direction in ("down", "up"):
             sel = np.flatnonzero(((table["link"] == link) & (table["direction"] == direction)).to_numpy())
@@ -284,7 +285,9 @@ def plan_replay(trace: Trace, *, speed: float = 1.0, from_: float | str | None =
             rows = table.iloc[sel]
             t = rows["t_s"].to_numpy(dtype=float)
             first = max(int(np.searchsorted(t, t0, side="right")) - 1, 0)  # the row in force at t0
-            last = int(np.searchsorted(t, t1, side="left"))  # rows strictly before t1
+            # rows strictly before t1; to the trace's end, every row (its last row holds one step,
+            # which float rounding can swallow for absurdly large times)
+            last = len(t) if t1 >= trace_end else int(np.searchsorted(t, t1, side="left"))
             if first >= last:
                 continue
             window_rows = rows.iloc[first:last]

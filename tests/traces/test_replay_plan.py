@@ -217,3 +217,28 @@ def test_step_log_survives_sigkill(tmp_path: Path) -> None:
     assert log["applied_unix_s"].max() < killed_at
     assert killed_at - log["applied_unix_s"].max() < 0.5
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".") and p.suffix != ".parquet"]
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**12), st.none(),
+                    st.sampled_from(["", "x", "1e3", "-1"]))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(row=st.integers(0, 11), column=st.sampled_from(["delay_ms", "jitter_ms", "loss", "loss_burst_pkts",
+                                                      "rate_bps", "km", "t_s"]), value=_values,
+       speed=st.floats(min_value=0.5, max_value=5000))
+def test_any_corrupted_cell_is_a_bench_error_or_a_whole_plan(row: int, column: str, value: object, speed: float) -> None:
+    table = two_link_trace(seconds=3).table.copy()
+    table[column] = table[column].astype(object)
+    table.loc[row, column] = value
+    try:
+        trace = build_trace(table, META)
+        plan = plan_replay(trace, speed=speed)
+    except BenchError as exc:
+        assert exc.where and exc.fix is not None or "row" in exc.message
+        return
+    # a plan is only ever whole: every row of the trace is in a step (or coalesced into one)
+    assert sum(s.rows for s in plan.steps) == len(trace.table)

@@ -111,27 +111,28 @@ class ReferenceRouter:
 
     # -- power (driven by bench.devices.reference.power) --------------------------------------
     def power_off(self) -> None:
-        """What a power loss does: routerd and dnsmasq die at once (SIGKILL: no shutdown, no
+        """What a power loss does: routerd, dnsmasq and the faces die at once (SIGKILL: no shutdown, no
         flash write), every interface goes down, and what the kernel held in RAM is gone
         (nftables ruleset with its sets and quotas, HTB, policy routes, conntrack, leases in
         /tmp). What stays is the router's configuration and its flash (flash.json)."""
         plan = self.plan
         assert plan is not None, "the reference router is not running"
         with step(f"{self.name}: power off", namespace=plan.namespace):
-            for name in (*FACE_PROCESSES, "routerd", "dnsmasq"):
-                proc = self._procs.pop(name, None)
-                if proc is None:
-                    continue
+            # Everything stops at once: every process killed and every link down before anything
+            # is waited for or cleaned up.
+            dead = [proc for name in (*FACE_PROCESSES, "routerd", "dnsmasq") if (proc := self._procs.pop(name, None))]
+            for proc in dead:
                 try:
                     os.kill(proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+            with netns.ipr(plan.namespace) as ipr:  # the ports first, loopback last
+                for link in sorted(ipr.get_links(), key=lambda link: link.get_attr("IFLA_IFNAME") == "lo"):
+                    ipr.link("set", index=link["index"], state="down")
+            for proc in dead:
                 proc.wait(timeout=5)
                 for entry in [e for e in self.lab.ledger.objects if e["kind"] == "process" and e.get("pid") == proc.pid]:
                     self.lab.ledger.forget(entry)
-            with netns.ipr(plan.namespace) as ipr:
-                for link in ipr.get_links():
-                    ipr.link("set", index=link["index"], state="down")
             self._remove_data_path(plan)
             netns.run_in(plan.namespace, _flush_conntrack)
             plan.file("dnsmasq.leases").unlink(missing_ok=True)

@@ -193,8 +193,10 @@ def compare(plan: ReplayPlan, link: str, wan: str, samples: list[ProbeSample], r
     sent = np.array([s.sent_mono for s in samples])
     rtt = np.array([np.nan if s.rtt_s is None else s.rtt_s * 1000.0 - base_rtt_ms for s in samples])
     send_t = np.array([replay.trace_time(m) for m in sent])
-    # only probes sent inside the window, once the replay was running, and not in its last 0.5 s
-    start_mono = replay.mono_at(plan.t0)
+    # only probes sent inside the window, once the window's first state is on the link (before,
+    # the link still holds the base-RTT setting), and not in its last 0.5 s
+    first = [a.applied_mono for a in replay.applied if a.loop == 0 and a.step.at_s == 0.0 and a.step.link == link]
+    start_mono = max(first) if first else replay.mono_at(plan.t0)
     keep = (sent >= start_mono) & (send_t < plan.t1 - 0.5)
     sent, rtt, send_t = sent[keep], rtt[keep], send_t[keep]
     expected = trace_rtts(plan, link, send_t)

@@ -176,6 +176,7 @@ def _skybench_test_evidence(request: pytest.FixtureRequest) -> Iterator[None]:
         if lab is not None and hasattr(lab, "ledger"):
             item.stash[ITEM_LAB] = lab
             state.link_backends.update({name: link.backend_name for name, link in getattr(lab, "links", {}).items()})
+            _note_firmware(request.config, lab)
             if state.capture and request.node.get_closest_marker("no_pcap") is None:
                 try:
                     capture = RingCapture(lab).start()
@@ -188,6 +189,16 @@ def _skybench_test_evidence(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         if capture is not None:
             capture.remove()
+
+
+def _note_firmware(config: pytest.Config, lab: Any) -> None:
+    """The embedded reference router's firmware version into the run facts (labels, measurements,
+    environment), unless a fixture already set it from the DUT's driver."""
+    session = _measure_session(config)
+    router = getattr(lab, "router", None)
+    version = getattr(getattr(router, "config", None), "version", None)
+    if session is not None and not session.run.firmware and version:
+        session.set_run(firmware=str(version))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: sees the measure plugin's failure too

@@ -70,6 +70,7 @@ def run(
     if measured is not None:
         console.print(measured)
     console.print(f"results: {run_dir}  (outcomes.jsonl, steps.jsonl, junit.xml, allure-results/, pytest.log)")
+    console.print(f"report: skybench report html {run_dir}   trends: skybench report trends --results {run_dir.parent}")
     if rc != 0:
         raise typer.Exit(rc)
 

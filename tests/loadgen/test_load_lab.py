@@ -15,7 +15,9 @@ pytestmark = pytest.mark.lab
 
 
 def test_mixed_profile_500_passengers(passengers: Passengers, lab: Lab) -> None:
-    run = passengers.run("mixed", users=500, spawn_rate=25, run_time_s=60)  # 500 joined in 20 s
+    # 8 joins a second (500 in about a minute): the reference router's portal takes about 10
+    # logins a second on this machine and collapses under retries well above that (docs/loadgen.md).
+    run = passengers.run("mixed", users=500, spawn_rate=8, run_time_s=80)
     s = run.summary()
     print("\nmixed, 500 users:", {k: (v["requests"], v["failures"], round(v["latency_p95_ms"])) for k, v in s["classes"].items()})
     print("quality:", {k: (v["count"], round(v["p50"], 3), round(v["p95"], 3)) for k, v in s["quality"].items()})
@@ -31,9 +33,8 @@ def test_mixed_profile_500_passengers(passengers: Passengers, lab: Lab) -> None:
     q = quality(run.out_dir)
     logins = q[q["metric"] == "portal_login_s"]
     print(f"logins: {logins['client'].nunique()} distinct passengers, p50 {logins['value'].median():.2f} s")
-    # The reference router's portal takes each login in turn (nft per session): at 25 joins a
-    # second it falls behind, so only a share of the passengers are in within the window.
-    assert logins["client"].nunique() >= 100
+    assert logins["client"].nunique() >= 400
+    assert logins["value"].quantile(0.95) < 60  # generous: 2 shared, busy cores
     # Operational devices were served; the failure ratio stays low (free tier, unsaturated WAN).
     assert s["classes"]["pos"]["failures"] <= s["classes"]["pos"]["requests"] * 0.2
     assert s["classes"]["conductor"]["failure_ratio"] < 0.05
@@ -48,14 +49,14 @@ def test_mixed_profile_500_passengers(passengers: Passengers, lab: Lab) -> None:
 
 def test_boarding_storm_logs_hundreds_in(passengers: Passengers, lab: Lab) -> None:
     before = len(lab.router.status()["sessions"]) if lab.router else 0
-    run = passengers.run("boarding", users=302, spawn_rate=10, run_time_s=40)  # 300 passengers in 30 s
+    run = passengers.run("boarding", users=302, spawn_rate=5, run_time_s=70)  # 300 passengers board in a minute
     q = quality(run.out_dir)
     logins = q[q["metric"] == "portal_login_s"]
     span = (logins["time"].max() - logins["time"].min()).total_seconds()
     print(f"\nboarding: {logins['client'].nunique()} logins in {span:.1f} s, p50 {logins['value'].median():.3f} s, "
           f"p95 {logins['value'].quantile(0.95):.3f} s")
     assert logins["client"].nunique() >= 270
-    assert span < 60
+    assert span < 90
     after = len(lab.router.status()["sessions"]) if lab.router else 0
     assert after - before >= 270
 

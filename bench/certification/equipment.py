@@ -22,7 +22,7 @@ from bench.errors import BenchError
 from bench.yamlfile import FileKind, FileProblems, field_homes, read_text, read_yaml, validate
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-DOCS_HINT = "the equipment profile's fields are described in docs/requirements.md (Certification)"
+DOCS_HINT = "the equipment profile's fields are described in scenarios/certification/README.md"
 
 
 class EquipmentFileError(BenchError):
@@ -72,7 +72,7 @@ EQUIPMENT_FILE = FileKind(
     error=EquipmentFileError,
     problems_error=EquipmentProblems,
     docs_hint=DOCS_HINT,
-    empty_fix="write vendor, model, serial, firmware and wans; see docs/requirements.md (Certification)",
+    empty_fix="write vendor, model, serial, firmware and wans; see scenarios/certification/README.md",
     field_homes=field_homes(EquipmentProfile),
 )
 

@@ -29,7 +29,7 @@ class PlanProblems(PlanError, FileProblems):
 
 
 PLAN_FILE = FileKind(noun="certification plan", error=PlanError, problems_error=PlanProblems,
-                     docs_hint="the plan's fields are described in docs/requirements.md (Certification)")
+                     docs_hint="the plan's fields are described in scenarios/certification/README.md")
 
 
 class PlanTrace(BaseModel):

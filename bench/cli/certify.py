@@ -41,7 +41,7 @@ def certify(
         return
     if equipment is None:
         raise BenchError("no equipment profile given", where="skybench certify",
-                         fix="pass --equipment vendor.yaml (vendor, model, serial, firmware, wans); see docs/requirements.md")
+                         fix="pass --equipment vendor.yaml (vendor, model, serial, firmware, wans); see scenarios/certification/README.md")
     from bench import __version__
     from bench.certification.equipment import load_equipment
     from bench.certification.plan import default_plan_path, load_plan

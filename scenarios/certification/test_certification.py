@@ -54,7 +54,7 @@ def traveller(lab: Lab, router: ReferenceRouter) -> Iterator[Passenger]:
 
 @pytest.fixture(scope="module")
 def servers(lab: Lab, router: ReferenceRouter) -> Iterator[IperfServers]:
-    with IperfServers(lab, GROUND, count=1) as s:
+    with IperfServers(lab, GROUND, count=2) as s:
         yield s
 
 
@@ -75,12 +75,14 @@ def test_goodput_on_recorded_starlink(lab: Lab, router: ReferenceRouter, replay,
         spec, playing = _play(replay, plan, "THR-1", loop=True)
         trace_link = next(link for link, wan in spec.links.items() if wan == active)
         try:
-            samples = [goodput_during(lab, playing, trace_link, traveller.ns, servers.ports[0], GROUND, downlink=down,
-                                      seconds=SECONDS, omit_s=OMIT_S, streams=STREAMS) for down in (True, False)]
+            # one server per direction: a server still closing the last test resets a new client's control connection
+            samples = [goodput_during(lab, playing, trace_link, traveller.ns, servers.ports[port], GROUND, downlink=down,
+                                      seconds=SECONDS, omit_s=OMIT_S, streams=STREAMS) for port, down in ((0, True), (1, False))]
             still = router.status()["active"]["passengers"]
         finally:
             replay.stop()
     assert still == active, f"the passengers' WAN changed to {still} during the measurement"
+    measure.on_trace(playing.plan.name, spec.content_sha256)  # the replay has stopped: name the trace measured on
     for s, req in zip(samples, ("THR-1", "THR-2")):
         print(f"repeat {repeat} {s.direction}: {s.goodput_bps / 1e6:.2f} Mbit/s through the DUT, trace rate "
               f"{s.emulated_bps / 1e6:.2f} Mbit/s: {s.ratio_percent:.1f} %")
@@ -108,6 +110,7 @@ def test_failover_at_trace_outage(lab: Lab, router: ReferenceRouter, replay, mea
     print(f"repeat {repeat}: {active} out at trace {span.start_t:.1f} s ({span.length_s:.1f} s, km {sample.km}); "
           f"declared down after {sample.detection_s} s; new flows answered after {sample.switch_s:.2f} s via {sample.via_wan}; "
           f"call's longest gap {sample.call_longest_gap_s:.2f} s")
+    measure.on_trace(playing.plan.name, spec.content_sha256)
     where = {"trace_time_s": round(span.start_t, 3), "km": None if sample.km is None else round(sample.km, 3)}
     if sample.detection_s is not None:
         measure("FO-1", sample.detection_s, units="s", quantity="detection", repeat=repeat, **where, **sample.context())

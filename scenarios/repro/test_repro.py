@@ -69,6 +69,7 @@ def test_failover_in_window(lab: Lab, router: ReferenceRouter, replay, measure, 
     with links_kept(lab), PassengerProbe(traveller.ns, GROUND) as probe:
         time.sleep(1.0)
         playing = replay.play(window.trace, speed=window.speed, from_=window.from_s, to=window.to_s, links=window.links, name=Path(window.trace).name)
+        measure.on_trace(playing.plan.name, playing.plan.trace.meta.content_sha256)
         try:
             link, active = _active_link(replay, router, window)
             spans = [o for o in playing.plan.outages() if o.link == link]
@@ -93,6 +94,7 @@ def test_goodput_in_window(lab: Lab, router: ReferenceRouter, replay, measure, w
     wanstate.settle(router)
     with links_kept(lab), IperfServers(lab, GROUND, count=1) as servers:
         playing = replay.play(window.trace, speed=window.speed, from_=window.from_s, to=window.to_s, links=window.links, name=Path(window.trace).name)
+        measure.on_trace(playing.plan.name, playing.plan.trace.meta.content_sha256)
         try:
             link, active = _active_link(replay, router, window)
             measured = 0

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench.traces.replay import OutageSpan, Replay, ReplayPlan
+from bench.link.probe import TCP_PAYLOAD_SHARE
 
 if TYPE_CHECKING:
     from bench.devices.reference.router import ReferenceRouter
@@ -71,7 +72,9 @@ class GoodputSample:
 
     @property
     def ratio_percent(self) -> float:
-        return self.goodput_bps / self.emulated_bps * 100 if self.emulated_bps else 0.0
+        """Goodput against the best TCP can carry over the emulated rate (THR-1/THR-2's method)."""
+        best = self.emulated_bps * TCP_PAYLOAD_SHARE
+        return self.goodput_bps / best * 100 if best else 0.0
 
 
 def goodput_during(lab: Lab, replay: Replay, trace_link: str, ns: str, port: int, server: str, *, downlink: bool,

@@ -27,11 +27,10 @@ from bench.link.backend import kernel_has_netem
 from bench.link.bridge import create_bridge, remove_bridge
 from bench.link.model import Impairment, LinkSpec
 from bench.lab import netns
-from bench.link.probe import TCP_FRAME_OVERHEAD, UDP_FRAME_OVERHEAD, paced_udp_goodput, udp_probes
+from bench.link.probe import TCP_PAYLOAD_SHARE, UDP_FRAME_OVERHEAD, paced_udp_goodput, udp_probes
 from bench.link.testbed import Testbed, testbed
 
 IPERF_PORT = 5201
-TCP_PAYLOAD_SHARE = 1448 / (1448 + TCP_FRAME_OVERHEAD)
 UDP_PAYLOAD = 1458
 UDP_PAYLOAD_SHARE = UDP_PAYLOAD / (UDP_PAYLOAD + UDP_FRAME_OVERHEAD)
 

@@ -18,6 +18,8 @@ from bench.lab import netns
 HEADER = struct.Struct("!IQ")  # sequence number, send time (CLOCK_MONOTONIC ns)
 UDP_FRAME_OVERHEAD = 14 + 20 + 8  # Ethernet + IPv4 + UDP headers on the wire
 TCP_FRAME_OVERHEAD = 14 + 20 + 32  # Ethernet + IPv4 + TCP with timestamps
+# Best possible TCP goodput over a link shaped at rate R with full 1500-byte frames: R times this.
+TCP_PAYLOAD_SHARE = 1448 / (1448 + TCP_FRAME_OVERHEAD)
 
 
 def _socket_in(ns: str, kind: int) -> socket.socket:

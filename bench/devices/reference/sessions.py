@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 
 from bench.devices.reference import nftables, shaping
 from bench.devices.reference.config import Package
@@ -59,8 +60,13 @@ class SessionTable:
         """The client's MAC from the router's neighbour table (it just talked to us)."""
         with IPRoute() as ipr:
             index = ipr.link_lookup(ifname=self.plan.passenger_if)[0]
-            for n in ipr.get_neighbours(family=2, ifindex=index):
-                if n.get_attr("NDA_DST") == ip and n.get_attr("NDA_LLADDR"):
+            # One entry looked up by the kernel, not the whole table dumped (O(clients) a request).
+            try:
+                found = ipr.neigh("get", dst=ip, ifindex=index)
+            except NetlinkError:
+                return None
+            for n in found:
+                if n.get_attr("NDA_LLADDR"):
                     return str(n.get_attr("NDA_LLADDR"))
         return None
 

@@ -10,7 +10,10 @@ ruleset sets (nftables.WAN_CLASS_*, client_class map).
 
 from __future__ import annotations
 
+import errno
 from typing import Any
+
+from pyroute2.netlink.exceptions import NetlinkError
 
 from bench.devices.reference.config import RouterConfig
 from bench.devices.reference.plan import WanPort
@@ -61,10 +64,13 @@ def shape_passenger_lan(ipr: Any, ifname: str) -> None:
 def add_client_class(ipr: Any, ifname: str, minor: int, cap_kbit: int) -> None:
     """One free-tier client's download class: rate = ceil = the cap (it never borrows)."""
     index = ipr.link_lookup(ifname=ifname)[0]
-    existing = {c["handle"] for c in ipr.get_classes(index=index)}
-    if ROOT | minor in existing:
-        return
-    _add_class(ipr, index, minor, ROOT | 0x1, cap_kbit, cap_kbit, 1)
+    # Try to add and accept "exists": listing every class first made each login cost O(clients)
+    # (a 300-passenger boarding storm stalled the portal).
+    try:
+        _add_class(ipr, index, minor, ROOT | 0x1, cap_kbit, cap_kbit, 1)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST:
+            raise
 
 
 def class_stats(ipr: Any, ifname: str) -> dict[str, dict[str, int]]:

@@ -46,6 +46,9 @@ def render_config(plan: RouterPlan) -> str:
         f"dhcp-option=tag:pass,114,\"http://portal.{domain}/\"",
         f"dhcp-leasefile={plan.file('dnsmasq.leases')}",
         "dhcp-authoritative",
+        # dnsmasq's default is 1,000 leases: a full train (the /21 holds 2,000+ passengers, plus
+        # the ops LAN) got NAKs from the 1,001st client on.
+        "dhcp-lease-max=4096",
         "dhcp-rapid-commit",
         # Skip the ICMP check of an address before offering it (3 s a lease): the lab hands out
         # addresses only through this server, so there is nothing to collide with.

@@ -132,7 +132,7 @@ def test_failed_measurement_says_which_requirement_by_how_much_and_where() -> No
 def test_messages_for_min_range_equals_marginal_and_pass() -> None:
     c = default_catalogue()
     assert evaluate(c, "THR-1", 91.2, units="%", run=RUN).message == (
-        "THR-1 downlink goodput vs emulated link rate: 91.2 % < limit 95 % (-3.8 percentage points, -4 %)"
+        "THR-1 downlink goodput vs best possible over the emulated link: 91.2 % < limit 95 % (-3.8 percentage points, -4 %)"
     )
     assert evaluate(c, "POR-2", 12.5, units="%", run=RUN, km=10).message == (
         "POR-2 free-tier rate error vs configured cap: 12.5 % > limit 10 % of range [-10 %, 10 %] "

@@ -27,12 +27,14 @@ def catalogue_table(catalogue: Catalogue) -> str:
     for req_id, req in catalogue.requirements.items():
         for index, (name, q) in enumerate(req.quantities.items()):
             first = index == 0
+            # The anchor lets a report's requirement link land on this row (docs/requirements.md#FO-1).
+            id_cell = f'<a id="{req_id}"></a>{req_id}' if first else ""
             band = ""
             if q.marginal is not None:
                 band = q.marginal.describe(q.units).removeprefix("within ")
                 band = band.removesuffix(" of the limit") if q.marginal.within is not None else band
             lines.append(
-                f"| {req_id if first else ''} | {req.title if first else ''} | `{name}`: {q.title} | {q.units} "
+                f"| {id_cell} | {req.title if first else ''} | `{name}`: {q.title} | {q.units} "
                 f"| {q.limit.describe(q.units)} | {band} | {', '.join(req.suites) if first else ''} |"
             )
     return "\n".join(lines)

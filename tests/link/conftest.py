@@ -16,10 +16,6 @@ from bench.link.testbed import Testbed, testbed
 BACKENDS = ["userspace", pytest.param("netem", marks=pytest.mark.netem)]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "netem: exercises the netem backend (runs for real in the qemu VM)")
-
-
 def _require_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to create network namespaces")

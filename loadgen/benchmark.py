@@ -48,7 +48,9 @@ def _measure(run: LoadRun, ramp_s: float, run_time_s: float, users: int) -> dict
     failures = int(window["failures"].sum())
     return {"users": users, "peak_users": peak_users, "requests_per_s": round(rps, 1), "failures_per_s": round(failures / max(1.0, w1 - w0), 2),
             "generator_cpu_share": round(share, 3), "passengers_per_core": round(users / share) if share > 0 else None,
-            "window_s": round(w1 - w0, 1)}
+            "window_s": round(w1 - w0, 1),
+            "failures_by_class": {str(k): int(v) for k, v in window.groupby("cls")["failures"].sum().items() if v},
+            "first_errors": [e["error"] for e in run.summary()["errors"][:3]]}
 
 
 def _ts(t: float) -> Any:

@@ -46,3 +46,6 @@ def load(
         table.add_row(title, str(result["lab"][key]), str(result["loopback"][key]), "" if ratio is None else f"{ratio:.2f}")
     console.print(table)
     console.print(f"lab setup (leases, routes, portal check): {result['lab_setup_s']} s")
+    for side in ("lab", "loopback"):
+        if result[side]["failures_by_class"]:
+            console.print(f"{side} failures by class: {result[side]['failures_by_class']}; first errors: {result[side]['first_errors']}")

@@ -16,6 +16,7 @@ from locust import between, events
 
 from loadgen.net import refuse_host_resolver
 from loadgen.plan import RunPlan
+from loadgen.users import USER_CLASSES
 from loadgen.users import runtime as rt
 from loadgen.users.base import LanUser
 from loadgen.users.ops import Cctv, Conductor, Pos
@@ -35,7 +36,7 @@ for _name, _mix in _plan.profile.classes.items():
     _attrs: dict[str, Any] = {
         "abstract": False,
         "wait_time": between(*_mix.wait_s),
-        "options": {**_base.options, **__import__("loadgen.users", fromlist=["USER_CLASSES"]).USER_CLASSES[_name].option_defaults, **_mix.options},
+        "options": {**USER_CLASSES[_name].option_defaults, **_mix.options},
     }
     if _mix.count is not None:
         _attrs["fixed_count"] = _mix.count

@@ -35,6 +35,11 @@ def run(
     suite: Annotated[str, typer.Argument(help=f"suite to run: {', '.join(SUITES)}")] = "nightly",
     lab: Annotated[Optional[Path], typer.Option("--lab", help="lab file (default: the embedded lab)")] = None,
     results: Annotated[Optional[Path], typer.Option("--results", help="results root (default: the lab file's results_dir)")] = None,
+    trace: Annotated[Optional[Path], typer.Option("--trace", help="trace to replay in tests that use the replay fixture")] = None,
+    speed: Annotated[Optional[float], typer.Option("--speed", help="replay time compression (60: an hour in a minute)")] = None,
+    window_from: Annotated[Optional[str], typer.Option("--from", help="replay window start: seconds or HH:MM:SS")] = None,
+    window_to: Annotated[Optional[str], typer.Option("--to", help="replay window end: seconds or HH:MM:SS")] = None,
+    km: Annotated[Optional[str], typer.Option("--km", help="replay window by position, e.g. 400-520")] = None,
     pytest_args: Annotated[Optional[list[str]], typer.Argument(help="extra pytest arguments, after --")] = None,
 ) -> None:
     """Run a suite on the lab and write its results (outcomes, steps, Allure, JUnit)."""
@@ -55,6 +60,10 @@ def run(
     ]
     if lab is not None:
         argv += ["--lab", str(lab)]
+    # The replay options are the replay fixture's own (fixtures/replay.py), passed through.
+    for option, value in (("--trace-file", trace), ("--speed", speed), ("--from", window_from), ("--to", window_to), ("--km", km)):
+        if value is not None:
+            argv += [option, str(value)]
     argv += pytest_args or []
     console.print(f"running suite [bold]{suite}[/] on lab [bold]{config.name}[/]; results in {run_dir}")
     env = {**os.environ, "SKYBENCH_RUN_DIR": str(run_dir)}

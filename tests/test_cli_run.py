@@ -14,7 +14,9 @@ pytestmark = pytest.mark.lab
 
 
 def test_run_nightly_on_the_embedded_lab(tmp_path: Path, untouched_host: HostSnapshot) -> None:
-    result = skybench("run", "nightly", "--results", str(tmp_path), timeout=1800)
+    # The command end to end on the nightly's quick modules: the whole nightly (about 15 minutes)
+    # runs from its own command, not inside the project's test run.
+    result = skybench("run", "nightly", "--results", str(tmp_path), "--", "-k", "lab_paths or sky_links", timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "not built yet" in result.stdout or "runs" in result.stdout  # the honest coverage table
     (run_dir,) = tmp_path.iterdir()

@@ -14,7 +14,6 @@ results directory, or a results root holding many runs) as one table.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
 from pathlib import Path
@@ -22,10 +21,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from bench.errors import BenchError
 from bench.measure.measurement import Measurement
+from bench.parquetfile import write_table_atomically
 
 __all__ = ["SCHEMA", "STORE_DIR", "MeasurementStore", "load_measurements", "measurement_files"]
 
@@ -107,15 +106,7 @@ class MeasurementStore:
             return merged
 
     def _write_atomically(self, table: pa.Table, name: str) -> Path:
-        final = self.directory / name
-        temporary = self.directory / f".{name}.tmp"  # hidden: readers skip it
-        with open(temporary, "wb") as sink:
-            pq.write_table(table, sink)
-            if self.durable:
-                sink.flush()
-                os.fsync(sink.fileno())
-        os.replace(temporary, final)
-        return final
+        return write_table_atomically(table, self.directory, name, durable=self.durable)
 
 
 def measurement_files(root: Path | str) -> list[Path]:

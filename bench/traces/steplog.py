@@ -11,7 +11,6 @@ a crash between writing the merged file and removing the chunks leaves duplicate
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -22,9 +21,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from bench.errors import BenchError
+from bench.parquetfile import write_table_atomically
 
 STEP_SCHEMA = pa.schema([
     pa.field("replay_id", pa.string(), nullable=False),
@@ -103,15 +102,7 @@ class StepLog:
         self._chunks.append(self._write_atomically(table, f"steps-{self.replay_id}-{self._chunk_seq:06d}.parquet"))
 
     def _write_atomically(self, table: pa.Table, name: str) -> Path:
-        final = self.directory / name
-        temporary = self.directory / f".{name}.tmp"  # hidden: readers skip it
-        with open(temporary, "wb") as sink:
-            pq.write_table(table, sink)
-            if self.durable:
-                sink.flush()
-                os.fsync(sink.fileno())
-        os.replace(temporary, final)
-        return final
+        return write_table_atomically(table, self.directory, name, durable=self.durable)
 
     def close(self, *, compact: bool = True) -> Path | None:
         """Write what is queued, stop the writer, merge the chunks; returns the merged file."""

@@ -37,7 +37,7 @@ import numpy as np
 from bench.errors import BenchError
 from bench.link.model import Impairment, LinkSpec
 from bench.lab.prober import ProbeSample, UdpProber, start_echo_process
-from bench.traces.replay import LINK_DIRECTION, OutageSpan, Replay, ReplayPlan, lab_target, plan_replay
+from bench.traces.replay import OutageSpan, Replay, ReplayPlan, lab_target, plan_replay
 from bench.traces.schema import Trace
 
 GOAL_MEDIAN_MS = 1.0

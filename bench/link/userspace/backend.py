@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from typing import Any
 
 from bench.errors import HostError

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from bench.devices.protocols import Obstruction, TerminalState, TerminalStatus, Throughput
 from bench.errors import BenchError
 from bench.lab.model import Credentials
 from bench.steps import step
@@ -120,3 +121,32 @@ class Driver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class StatusTerminal:
+    """The SatelliteTerminal accessors, each read from one `status()` call (a terminal answers
+    everything in one status reply; drivers implement `status()` and `reboot()`)."""
+
+    def status(self) -> TerminalStatus:
+        raise NotImplementedError
+
+    def state(self) -> TerminalState:
+        return self.status().state
+
+    def latency_ms(self) -> float | None:
+        return self.status().latency_ms
+
+    def drop_rate(self) -> float:
+        return self.status().drop_rate
+
+    def obstruction(self) -> Obstruction:
+        return self.status().obstruction
+
+    def throughput(self) -> Throughput:
+        return self.status().throughput
+
+    def alerts(self) -> list[str]:
+        return self.status().alerts
+
+    def uptime_s(self) -> int:
+        return self.status().uptime_s

@@ -26,17 +26,14 @@ import requests
 import urllib3
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from bench.devices.drivers.base import ConnectionLost, DeviceTarget, Driver
+from bench.devices.drivers.base import ConnectionLost, DeviceTarget, Driver, StatusTerminal
 from bench.devices.protocols import (
     Client,
     Firmware,
     LogEntry,
-    Obstruction,
     PortalSession,
     RouterConfig,
-    TerminalState,
     TerminalStatus,
-    Throughput,
     TrafficClass,
     WanState,
 )
@@ -165,33 +162,12 @@ class RestRouter(_Rest):
         self.request("PUT", "/api/v1/config", body=config)
 
 
-class RestTerminal(_Rest):
+class RestTerminal(StatusTerminal, _Rest):
     """A SatelliteTerminal behind the REST status API (OneWeb and LTE in the embedded lab)."""
 
     @recorded()
     def status(self) -> TerminalStatus:
         return self.get("/api/v1/status", TerminalStatus)
-
-    def state(self) -> TerminalState:
-        return self.status().state
-
-    def latency_ms(self) -> float | None:
-        return self.status().latency_ms
-
-    def drop_rate(self) -> float:
-        return self.status().drop_rate
-
-    def obstruction(self) -> Obstruction:
-        return self.status().obstruction
-
-    def throughput(self) -> Throughput:
-        return self.status().throughput
-
-    def alerts(self) -> list[str]:
-        return self.status().alerts
-
-    def uptime_s(self) -> int:
-        return self.status().uptime_s
 
     @recorded()
     def reboot(self) -> None:

@@ -12,7 +12,7 @@ import threading
 import grpc
 import starlink_grpc
 
-from bench.devices.drivers.base import ConnectionLost, DeviceTarget, Driver
+from bench.devices.drivers.base import ConnectionLost, DeviceTarget, Driver, StatusTerminal
 from bench.devices.protocols import Obstruction, TerminalState, TerminalStatus, Throughput
 from bench.steps import recorded
 
@@ -33,7 +33,7 @@ STATES = {
 _timeout_lock = threading.Lock()  # starlink_grpc keeps its request timeout in a module global
 
 
-class StarlinkGrpcTerminal(Driver):
+class StarlinkGrpcTerminal(StatusTerminal, Driver):
     """A SatelliteTerminal that is a Starlink dish (or the embedded lab's emulated dish)."""
 
     driver_name = "starlink-grpc"
@@ -111,27 +111,6 @@ class StarlinkGrpcTerminal(Driver):
             hardware_version=status.get("hardware_version"),
             software_version=status.get("software_version"),
         )
-
-    def state(self) -> TerminalState:
-        return self.status().state
-
-    def latency_ms(self) -> float | None:
-        return self.status().latency_ms
-
-    def drop_rate(self) -> float:
-        return self.status().drop_rate
-
-    def obstruction(self) -> Obstruction:
-        return self.status().obstruction
-
-    def throughput(self) -> Throughput:
-        return self.status().throughput
-
-    def alerts(self) -> list[str]:
-        return self.status().alerts
-
-    def uptime_s(self) -> int:
-        return self.status().uptime_s
 
     @recorded()
     def reboot(self) -> None:

@@ -17,8 +17,6 @@ SYSTEM_PACKAGES=(
     cpio                # netem VM: inspecting/packing initramfs archives
     snmpd               # devices: the real SNMP agent the SNMP driver is tested against
     tcpdump             # reports: ring-buffer packet capture of the DUT's WAN/LAN, attached to failed tests
-    nodejs              # reports: Allure Report 3 (npm `allure`, reports/allure/package.json) needs Node.js >= 20
-    npm                 # reports: installs Allure Report 3 and playwright-core (`npm ci` in reports/allure)
     chromium            # reports: the headless browser the HTML report test opens the report in
 )
 
@@ -35,5 +33,11 @@ export DEBIAN_FRONTEND=noninteractive
 # The netem VM fetches the current Debian kernel package with apt-get download, which needs
 # fresh lists: superseded kernel versions vanish from the archive.
 apt-get update
+# reports: npm installs Allure Report 3, its pinned Node.js and playwright-core (`npm ci` in
+# reports/allure). Only when npm is missing: a host with another Node.js distribution (e.g.
+# NodeSource's nodejs, which bundles npm and conflicts with Debian's npm package) already has it.
+if ! command -v npm >/dev/null 2>&1; then
+    SYSTEM_PACKAGES+=(nodejs npm)
+fi
 apt-get install -y --no-install-recommends "${SYSTEM_PACKAGES[@]}"
 echo "install-system-deps.sh: installed ${#SYSTEM_PACKAGES[@]} packages: ${SYSTEM_PACKAGES[*]}"

@@ -38,13 +38,6 @@ STREAMS = 4
 
 
 @pytest.fixture(scope="module")
-def router(lab: Lab) -> ReferenceRouter:
-    if lab.router is None:
-        pytest.skip("the embedded lab's certification needs the reference router as the DUT")
-    return lab.router
-
-
-@pytest.fixture(scope="module")
 def traveller(lab: Lab, router: ReferenceRouter) -> Iterator[Passenger]:
     wanstate.settle(router)
     with Passenger(lab, "cert") as p:

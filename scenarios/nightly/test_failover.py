@@ -40,13 +40,6 @@ SLACK_S = 15.0  # waits beyond the configured times before the test gives up (a 
 
 
 @pytest.fixture(scope="module")
-def router(lab: Lab) -> ReferenceRouter:
-    if lab.router is None:
-        pytest.skip("these measurements need the embedded reference router as the DUT")
-    return lab.router
-
-
-@pytest.fixture(scope="module")
 def traveller(lab: Lab, router: ReferenceRouter) -> Iterator[Passenger]:
     wanstate.settle(router)
     with Passenger(lab, "fo") as p:

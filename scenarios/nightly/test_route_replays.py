@@ -62,13 +62,6 @@ BOARDING_PASSENGERS = 500
 BOARDING_SPAWN_RATE = 9.0  # 500 logins in about 56 s
 
 
-@pytest.fixture(scope="module")
-def router(lab: Lab) -> ReferenceRouter:
-    if lab.router is None:
-        pytest.skip("these measurements need the embedded reference router as the DUT")
-    return lab.router
-
-
 @contextmanager
 def _links_restored(lab: Lab) -> Iterator[None]:
     """A replay leaves the links in its last step's state: put back what every WAN had."""

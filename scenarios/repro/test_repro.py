@@ -37,13 +37,6 @@ OMIT_S = 2.0
 
 
 @pytest.fixture(scope="module")
-def router(lab: Lab) -> ReferenceRouter:
-    if lab.router is None:
-        pytest.skip("the repro checks need the embedded reference router as the DUT")
-    return lab.router
-
-
-@pytest.fixture(scope="module")
 def traveller(lab: Lab, router: ReferenceRouter) -> Iterator[Passenger]:
     wanstate.settle(router)
     with Passenger(lab, "repro") as p:

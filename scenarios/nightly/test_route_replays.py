@@ -14,7 +14,8 @@ for the whole replay. From the load generator's per-second and per-client Parque
   by the router's way back and the passengers' request timeout, which is when a request caught in
   it ends) at most FAILURE_RATIO_MAX;
 - video: total stall time over total watched time at most REBUFFER_RATIO_MAX;
-- calls: mean packet loss of the calls that overlapped no outage at most CALL_LOSS_PCT_MAX.
+- calls: mean packet loss of the calls that overlapped no outage at most CALL_LOSS_PCT_MAX above
+  the replayed link's own round-trip loss (the trace's loss is the link's, not the DUT's).
 
 No catalogue requirement covers per-class experience during a replay (THR/FO/OPS measure other
 set-ups), so these are plain asserts whose messages name the trace time and km.
@@ -60,6 +61,17 @@ CALL_LOSS_PCT_MAX = 2.0
 CALL_S = 8.0  # loadgen/profiles/mixed.yaml call_s
 BOARDING_PASSENGERS = 500
 BOARDING_SPAWN_RATE = 9.0  # 500 logins in about 56 s
+
+
+def _link_round_trip_loss_pct(played: object, link: str) -> float:
+    """Mean round-trip loss (%) the replay put on `link` outside its outages: 1 - (1-up)(1-down)."""
+    per_direction: dict[str, list[float]] = {}
+    for applied in played.applied:  # type: ignore[attr-defined]
+        step = applied.step
+        if step.link == link and not step.impairment.outage:
+            per_direction.setdefault(step.direction, []).append(step.impairment.loss)
+    mean = {d: sum(v) / len(v) for d, v in per_direction.items() if v}
+    return 100 * (1 - (1 - mean.get("up", 0.0)) * (1 - mean.get("down", 0.0)))
 
 
 @contextmanager
@@ -163,6 +175,7 @@ def test_route_replay_with_passengers(route: str, lab: Lab, router: ReferenceRou
             call_spans = _spans_wall(played, affected, recovery_s)
             where_of = lambda unix: _trace_place(played, plan, unix)  # noqa: E731
             steps_out = [a for a in played.applied if a.step.link == satellite and a.step.impairment.outage]
+            link_loss_pct = _link_round_trip_loss_pct(played, satellite)
         finally:
             replay.stop()
         run.wait()
@@ -213,10 +226,14 @@ def test_route_replay_with_passengers(route: str, lab: Lab, router: ReferenceRou
     lines.append(f"  calls: {len(clean_calls)} outside outages, mean loss {loss:.2f} %; {int(calls['hit'].sum())} overlapping "
                  f"an outage, mean loss {calls[calls['hit']]['value'].mean() if calls['hit'].any() else 0.0:.2f} %")
     assert len(calls) > 0, f"{route}: no call finished during the replay"
-    if len(clean_calls) and loss > CALL_LOSS_PCT_MAX:
+    # The trace's own loss (Starlink drops ~3 % while moving) is the link's, not the DUT's: the DUT
+    # may add at most CALL_LOSS_PCT_MAX on top of what the replayed link itself drops.
+    call_loss_max = CALL_LOSS_PCT_MAX + link_loss_pct
+    lines.append(f"  the replayed {satellite} link's own round-trip loss outside outages: {link_loss_pct:.2f} %")
+    if len(clean_calls) and loss > call_loss_max:
         worst = clean_calls.sort_values("value").iloc[-1]
-        problems.append(f"call loss {loss:.2f} % outside outages > {CALL_LOSS_PCT_MAX} %; worst call {worst['value']:.1f} % "
-                        f"ended at {where_of(worst['unix'])}")
+        problems.append(f"call loss {loss:.2f} % outside outages > {call_loss_max:.2f} % (the link's own {link_loss_pct:.2f} % "
+                        f"+ {CALL_LOSS_PCT_MAX} %); worst call {worst['value']:.1f} % ended at {where_of(worst['unix'])}")
     print("\n".join(lines))
     assert not problems, f"{route} ({fmt_trace_time(window.from_s)}-{fmt_trace_time(window.to_s)} at speed {SPEED:g}):\n" + "\n".join(problems)
 

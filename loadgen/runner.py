@@ -195,13 +195,7 @@ class LoadRun:
 
     def _kill(self) -> None:
         for proc in self._procs:
-            netns.kill_pids([proc.pid])
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-            for entry in [e for e in self.lab.ledger.objects if e["kind"] == "process" and e.get("pid") == proc.pid]:
-                self.lab.ledger.forget(entry)
+            self.lab.stop_process(proc)
         self._procs.clear()
 
     @recorded("stop")

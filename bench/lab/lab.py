@@ -222,6 +222,16 @@ class Lab:
             self.ledger.record("process", pid=proc.pid, name=name, role=role, start=psutil.Process(proc.pid).create_time())
         return proc
 
+    def stop_process(self, proc: subprocess.Popen[Any], *, grace_s: float = 2.0) -> None:
+        """End a process this lab started (SIGTERM, then SIGKILL) and drop it from the ledger."""
+        if proc.poll() is None:
+            netns.kill_pids([proc.pid], grace_s=grace_s)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.ledger.forget_process(proc.pid)
+
     def status(self) -> dict[str, Any]:
         return lab_status(self.ledger)
 

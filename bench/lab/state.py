@@ -108,6 +108,11 @@ class Ledger:
             self.objects.remove(entry)
             self.save()
 
+    def forget_process(self, pid: int) -> None:
+        """Drop a process that has ended from the ledger."""
+        for entry in [e for e in self.objects if e["kind"] == "process" and e.get("pid") == pid]:
+            self.forget(entry)
+
     def owner_alive(self) -> bool:
         start = _process_start(self.owner_pid)
         if start is None:

@@ -30,11 +30,4 @@ def start(lab: Lab, ns: str, argv: Sequence[str], *, name: str, **kwargs: Any) -
 
 def stop(lab: Lab, proc: subprocess.Popen[Any]) -> None:
     """End a process started with `start` and drop it from the ledger."""
-    if proc.poll() is None:
-        netns.kill_pids([proc.pid], grace_s=2.0)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-    for entry in [e for e in lab.ledger.objects if e["kind"] == "process" and e.get("pid") == proc.pid]:
-        lab.ledger.forget(entry)
+    lab.stop_process(proc)

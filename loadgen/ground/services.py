@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from bench.errors import BenchError
-from bench.lab import addressing, netns
+from bench.lab import addressing
 from bench.steps import recorded
 from loadgen.ground.config import GroundConfig
 from loadgen.ground.tls import TlsFiles, make_ca_and_server
@@ -99,13 +99,7 @@ class GroundServices:
     @recorded("stop")
     def stop(self) -> None:
         for proc in self._procs:
-            netns.kill_pids([proc.pid])
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-            for entry in [e for e in self.lab.ledger.objects if e["kind"] == "process" and e.get("pid") == proc.pid]:
-                self.lab.ledger.forget(entry)
+            self.lab.stop_process(proc)
         self._procs.clear()
         for log in self._logs:
             log.close()

@@ -91,13 +91,7 @@ class ReferenceRouter:
             proc = self._procs.pop(name, None)
             if proc is None:
                 continue
-            netns.kill_pids([proc.pid])
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-            for entry in [e for e in self.lab.ledger.objects if e["kind"] == "process" and e.get("pid") == proc.pid]:
-                self.lab.ledger.forget(entry)
+            self.lab.stop_process(proc)
         for f in self._logs:
             f.close()
         self._logs.clear()
@@ -131,8 +125,7 @@ class ReferenceRouter:
                     ipr.link("set", index=link["index"], state="down")
             for proc in dead:
                 proc.wait(timeout=5)
-                for entry in [e for e in self.lab.ledger.objects if e["kind"] == "process" and e.get("pid") == proc.pid]:
-                    self.lab.ledger.forget(entry)
+                self.lab.ledger.forget_process(proc.pid)
             self._remove_data_path(plan)
             netns.run_in(plan.namespace, _flush_conntrack)
             plan.file("dnsmasq.leases").unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import typing
 from typing import Any
@@ -50,8 +51,11 @@ class InNamespace:
         self.ns = ns
         self.protocol = protocol
         self._lock = threading.Lock()
+        # stderr to a file, not a pipe: nobody reads it while the worker lives, and a full pipe
+        # would block the worker in the middle of a request.
+        self._stderr = tempfile.TemporaryFile()
         self._proc = netns.popen(ns, [sys.executable, "-m", "bench.devices.drivers.worker"],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
         try:
             self._request({"build": kind, "target": target.model_dump(mode="json")})
         except BaseException:
@@ -68,7 +72,9 @@ class InNamespace:
             self._proc.stdin.flush()
             line = self._proc.stdout.readline()
         if not line:
-            err = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
+            self._proc.wait(timeout=5)
+            self._stderr.seek(0)
+            err = self._stderr.read().decode(errors="replace").strip()
             raise BenchError(f"the driver worker for {self.name} died: {err[-600:] or 'no output'}",
                              where=f"namespace {self.ns}",
                              fix="run `python -m bench.devices.drivers.worker` by hand in the namespace to see why")
@@ -111,9 +117,9 @@ class InNamespace:
             except (OSError, subprocess.TimeoutExpired):
                 self._proc.kill()
                 self._proc.wait()
-        for stream in (self._proc.stdout, self._proc.stderr):
-            if stream:
-                stream.close()
+        if self._proc.stdout:
+            self._proc.stdout.close()
+        self._stderr.close()
 
     def __enter__(self) -> InNamespace:
         return self

@@ -112,13 +112,17 @@ class TerminalServices:
         argv = [sys.executable, "-m", "bench.devices.terminals.serve", "--protocol", t.protocol,
                 "--address", t.address, "--port", str(t.port), "--state-dir", str(self.directory),
                 "--name", t.files.status.name.removesuffix(".status.json")]
-        t.process = self.lab.popen(t.role, argv, name=f"terminal status {t.wan} ({t.protocol})",
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # stderr to a log file, not a pipe nobody reads: a full pipe would block the service.
+        log_path = t.files.server_log
+        with log_path.open("ab") as log:
+            t.process = self.lab.popen(t.role, argv, name=f"terminal status {t.wan} ({t.protocol})",
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
         ready, _, _ = select.select([t.process.stdout], [], [], READY_TIMEOUT_S)
         line = t.process.stdout.readline() if ready else b""  # type: ignore[union-attr]
         if line.strip() != b"ready":
             t.process.kill()
-            err = t.process.communicate(timeout=5)[1].decode(errors="replace").strip()
+            t.process.communicate(timeout=5)
+            err = log_path.read_text(errors="replace").strip()
             raise BenchError(
                 f"the {t.wan} terminal's {t.protocol} status service did not start: {err[-500:] or 'no output'}",
                 where=f"namespace {self.lab.ns(t.role)}, {t.address}:{t.port}",
@@ -139,10 +143,8 @@ class TerminalServices:
                     except subprocess.TimeoutExpired:
                         t.process.kill()
                         t.process.wait()
-                if t.process is not None:
-                    for stream in (t.process.stdout, t.process.stderr):
-                        if stream:
-                            stream.close()
+                if t.process is not None and t.process.stdout:
+                    t.process.stdout.close()
                 if t.netlink is not None:
                     t.netlink.close()
                     t.netlink = None

@@ -15,10 +15,11 @@ class StatusFiles:
         self.status = directory / f"{name}.status.json"
         self.temporary = directory / f"{name}.status.tmp"
         self.reboot = directory / f"{name}.reboot"
+        self.server_log = directory / f"{name}.serve.log"  # the status server's stderr
 
     @property
     def paths(self) -> list[Path]:
-        return [self.status, self.temporary, self.reboot]
+        return [self.status, self.temporary, self.reboot, self.server_log]
 
     def write(self, status: TerminalStatus) -> None:
         self.temporary.write_text(status.model_dump_json())

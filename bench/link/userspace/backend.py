@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 from bench.errors import HostError
@@ -97,10 +98,12 @@ class EngineHandle(EngineChannel):
             "--spec", json.dumps(impairment.model_dump()),
             "--listen", self.listen_name,
         ]
+        # stderr to a file, not a pipe: it is read only if the engine fails, and a full pipe
+        # would block a running engine (and with it the link) on its next warning.
+        self.stderr = tempfile.TemporaryFile()
         try:
             self.proc: subprocess.Popen[bytes] = netns.popen(
-                ns, argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                ns, argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stderr=self.stderr,
             )
         finally:
             theirs.close()
@@ -110,7 +113,9 @@ class EngineHandle(EngineChannel):
             hello = self._receive()
         except (TimeoutError, OSError, ValueError) as exc:
             self.kill()
-            err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
+            self.stderr.seek(0)
+            err = self.stderr.read().decode(errors="replace").strip()
+            self.stderr.close()
             raise HostError(
                 f"the userspace link engine ({direction}, {rx_if} -> {tx_if}) did not start: {err or exc}",
                 where=f"namespace {ns}",
@@ -129,8 +134,7 @@ class EngineHandle(EngineChannel):
         except subprocess.TimeoutExpired:
             self.kill()
         self.channel.close()
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        self.stderr.close()
 
     def kill(self) -> None:
         self.proc.kill()

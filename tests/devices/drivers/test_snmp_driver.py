@@ -61,6 +61,7 @@ def bed() -> Iterator[SnmpBed]:
         "sysDescr Linux train-router 6.1.0-28-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 x86_64\n"
     )
     proc = None
+    log = (workdir / "snmpd.log").open("wb")
     try:
         for name in (dut, peer):
             netns.create(name)
@@ -76,7 +77,9 @@ def bed() -> Iterator[SnmpBed]:
         proc = netns.popen(dut, [SNMPD, "-f", "-C", "-c", str(workdir / "snmpd.conf"), "-Le", "-I", "-smux",
                                  f"udp:127.0.0.1:{PORT}"],
                            env={**os.environ, "SNMP_PERSISTENT_DIR": str(workdir / "persist")},
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                           # A file, not a pipe: nobody reads snmpd's log while it runs, and a full pipe
+                           # would block the agent mid-answer (seen in CI as timeouts on later tests).
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         yield SnmpBed(dut, peer, proc)
     finally:
         if proc is not None:
@@ -86,8 +89,8 @@ def bed() -> Iterator[SnmpBed]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            if proc.stderr:
-                proc.stderr.close()
+        log.close()
+        print((workdir / "snmpd.log").read_text(errors="replace")[-4000:])  # shown by pytest on failure
         for name in (dut, peer):
             netns.remove(name)
         shutil.rmtree(workdir, ignore_errors=True)

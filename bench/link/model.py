@@ -60,6 +60,17 @@ class Impairment(BaseModel):
     def gilbert_elliott(self) -> bool:
         return self.ge_p is not None
 
+    @property
+    def mean_loss(self) -> float:
+        """Long-run share of packets lost (an outage loses all; Gilbert-Elliott at its stationary mix)."""
+        if self.outage:
+            return 1.0
+        if self.gilbert_elliott:
+            p, r = self.ge_p or 0.0, self.ge_r or 0.0
+            bad_share = p / (p + r) if p + r > 0 else 0.0
+            return bad_share * self.ge_loss_bad + (1 - bad_share) * self.ge_loss_good
+        return self.loss
+
     def effective_limit(self) -> int:
         """The queue limit in packets: as set, or max(floor, 2 x bandwidth-delay product)."""
         if self.limit_packets is not None:

@@ -141,6 +141,10 @@ class ReplayPlan:
 
     def outages(self) -> list[OutageSpan]:
         """Spans in which a link is out in either direction (the path carries no round trip)."""
+        return self.spans_where(lambda direction, imp: imp.outage)
+
+    def spans_where(self, holds: Callable[[str, Impairment], bool]) -> list[OutageSpan]:
+        """Spans in which `holds(direction, impairment)` is true for either direction of a link."""
         spans: list[OutageSpan] = []
         for link in self.links:
             steps = [s for s in self.steps if s.link == link]
@@ -152,11 +156,11 @@ class ReplayPlan:
                 by_time.setdefault(s.trace_t, []).append(s)
             for t in events:
                 for s in by_time.get(t, []):
-                    state[s.direction] = bool(s.impairment.outage)
-                out = any(state.values()) and t < self.t1
-                if out and start is None:
+                    state[s.direction] = bool(holds(s.direction, s.impairment))
+                inside = any(state.values()) and t < self.t1
+                if inside and start is None:
                     start = t
-                elif not out and start is not None:
+                elif not inside and start is not None:
                     spans.append(OutageSpan(link, start, t))
                     start = None
         return sorted(spans, key=lambda o: (o.start_t, o.link))

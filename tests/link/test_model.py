@@ -90,3 +90,10 @@ def test_linkspec_directions_are_independent() -> None:
 
 def test_format_rate() -> None:
     assert format_rate(200_000_000) == "200mbit" and format_rate(None) == "unlimited"
+
+
+def test_mean_loss_is_the_long_run_share_for_every_loss_model() -> None:
+    assert Impairment(loss=0.02).mean_loss == 0.02
+    assert Impairment(outage=True).mean_loss == 1.0
+    # Gilbert-Elliott: in the bad state 1/(1+9) of the time, losing 80 % there and 1 % in the good state
+    assert Impairment(ge_p=0.01, ge_r=0.09, ge_loss_bad=0.8, ge_loss_good=0.01).mean_loss == pytest.approx(0.1 * 0.8 + 0.9 * 0.01)

@@ -55,6 +55,20 @@ def test_schedule_is_in_time_order_and_compressed_by_speed() -> None:
     assert plan.outages()[0].start_t == 10 and plan.outages()[0].end_t == 13
 
 
+def test_spans_where_finds_one_direction_rate_dips_per_link() -> None:
+    rows = []
+    for t in range(10):
+        for direction in ("down", "up"):
+            rate = 300_000 if direction == "up" and 4 <= t < 7 else 20_000_000
+            rows.append({"t_s": float(t), "link": "starlink", "direction": direction, "delay_ms": 30.0, "loss": 0.0,
+                         "rate_bps": rate, "outage": False})
+    plan = plan_replay(build_trace(pd.DataFrame(rows), META), speed=1)
+    dips = plan.spans_where(lambda direction, imp: imp.rate_bps is not None and imp.rate_bps < 1_000_000)
+    assert [(d.link, d.start_t, d.end_t) for d in dips] == [("starlink", 4.0, 7.0)]
+    assert plan.spans_where(lambda direction, imp: direction == "down" and imp.rate_bps < 1_000_000) == []
+    assert plan.outages() == []
+
+
 def test_dry_run_plays_on_schedule_and_logs_every_step(tmp_path: Path) -> None:
     plan = plan_replay(two_link_trace(seconds=10), speed=20)
     start = time.monotonic()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.devices.protocols import Obstruction, TerminalState, TerminalStatus, Throughput
-from bench.link.model import Impairment, LinkSpec
+from bench.link.model import LinkSpec
 
 PROCESSING_RTT_MS = {"starlink": 1.0, "oneweb": 2.0, "lte": 5.0}
 """Terminal-internal round-trip time added to the link's delay (modem and framing)."""
@@ -24,19 +24,8 @@ HARDWARE = {"starlink": ("rev4_prod1", "2025.01.15.mr48200"), "oneweb": ("HL1120
             "lte": ("RM520N-emulated", "RM520NGLAAR03A03M4G")}
 
 
-def direction_loss(impairment: Impairment) -> float:
-    """Long-run loss of one direction."""
-    if impairment.outage:
-        return 1.0
-    if impairment.gilbert_elliott:
-        p, r = impairment.ge_p or 0.0, impairment.ge_r or 0.0
-        bad_share = p / (p + r) if p + r > 0 else 0.0
-        return bad_share * impairment.ge_loss_bad + (1 - bad_share) * impairment.ge_loss_good
-    return impairment.loss
-
-
 def ping_drop_rate(spec: LinkSpec) -> float:
-    return 1.0 - (1.0 - direction_loss(spec.uplink)) * (1.0 - direction_loss(spec.downlink))
+    return 1.0 - (1.0 - spec.uplink.mean_loss) * (1.0 - spec.downlink.mean_loss)
 
 
 def round_trip_ms(spec: LinkSpec, provider: str) -> float:

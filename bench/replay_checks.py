@@ -9,7 +9,9 @@ share (the nightly measures on fixed link profiles; these measure on a replayed 
   the emulated rate over the same trace interval and where in the trace it was;
 - ``failover_at``: at an outage of the trace link that drives the passengers' active WAN, when the
   DUT declared that WAN down (its event log) and when a passenger's new flows were answered again
-  (through another WAN, or the same one once it came back).
+  (through another WAN, or the same one once it came back);
+- ``failback_after``: once a declared outage has ended, when a passenger's new flows went through
+  that WAN again and how many times the DUT switched back to it (flapping).
 """
 
 from __future__ import annotations
@@ -139,3 +141,47 @@ def failover_at(router: ReferenceRouter, replay: Replay, probe: PassengerProbe, 
     return FailoverSample(wan=wan, outage=span, km=replay.plan.km_at(span.start_t), detection_s=detection,
                           declared=down is not None, switch_s=switch, answered=answer is not None,
                           via_wan=by_address.get(answer.via) if answer else None, call_longest_gap_s=gap)
+
+
+@dataclass(frozen=True)
+class FailbackSample:
+    wan: str  # the preferred WAN, back after the outage
+    outage: OutageSpan
+    km: float | None
+    failback_s: float  # link back -> first new flow answered through it again (the wait, if none came)
+    returned: bool
+    switches_back: int  # passenger switches to `wan` in the recovery window (more than one: flapping)
+    window_s: float  # how long that window was (cut short by the next outage of the window)
+
+    def context(self) -> dict[str, Any]:
+        return {"wan": self.wan, "outage_link": self.outage.link, "outage_end_t": round(self.outage.end_t, 3),
+                "returned": self.returned, "recovery_window_s": round(self.window_s, 3)}
+
+
+RECOVERY_WINDOW_S = 10.0  # after failback: any further switch back and forth is flapping (as the nightly FO-2)
+
+
+def failback_after(router: ReferenceRouter, replay: Replay, probe: PassengerProbe, span: OutageSpan, wan: str,
+                   next_outage: OutageSpan | None) -> FailbackSample:
+    """Measure the DUT's way back to `wan` once `span` (an outage it declared) has ended: FO-2's
+    failback time and the switches back to it in the recovery window, which ends early at
+    `next_outage` (the trace's next cut of the same link)."""
+    h = router.config.health
+    address = router.status()["wans"][wan]["address"]
+    t_up = unix_time_of(replay, span.end_t)
+    wait_s = h.up_after * h.interval_s + h.timeout_s + h.failback_hold_s + SLACK_S
+    limit = t_up + wait_s if next_outage is None else min(t_up + wait_s, unix_time_of(replay, next_outage.start_t))
+    back = None
+    while back is None and time.time() < limit:
+        back = probe.first_via("new", address, after=t_up)
+        time.sleep(0.2)
+    t_back = back.received if back else min(time.time(), limit)
+    window_end = t_back + RECOVERY_WINDOW_S
+    if next_outage is not None:
+        window_end = min(window_end, unix_time_of(replay, next_outage.start_t))
+    time.sleep(max(0.0, window_end - time.time()))
+    switches = [e for e in router.status()["switches"]
+                if t_up <= e["time"] <= window_end and e["class"] == "passengers" and e["to"] == wan]
+    return FailbackSample(wan=wan, outage=span, km=replay.plan.km_at(span.end_t),
+                          failback_s=(t_back - t_up) if back else wait_s, returned=back is not None,
+                          switches_back=len(switches), window_s=max(0.0, window_end - t_up))

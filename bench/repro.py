@@ -2,8 +2,9 @@
 around the point N times against the DUT, one pytest run (and lab) each, and count the runs in
 which the symptom appeared, with each run's evidence directory.
 
-A check is a requirement id with a repro test (scenarios/repro CHECKS: it replays the window itself
-once its passenger is ready) or any pytest node id (run with the window replaying from its start).
+A check is a requirement id (scenarios/repro CHECKS: a repro test that replays the window itself
+once its passenger is ready, or another suite's test run with the window replaying from the
+session's start) or any pytest node id (run the second way).
 The symptom appeared in a run when a measurement of the requirement failed, or the test failed.
 """
 
@@ -24,7 +25,7 @@ from bench.measure.store import load_measurements
 from bench.traces.replay import fmt_trace_time, parse_trace_time
 from bench.traces.schema import Trace
 from scenarios import SUITES
-from scenarios.repro import CHECKS
+from scenarios.repro import CHECKS, replays_itself
 
 SEVERITY = {"pass": 0, "marginal": 1, "fail": 2}
 
@@ -76,15 +77,16 @@ def window_around(trace: Trace, *, at: str | None, km: float | None, window_s: f
     return start, end, point
 
 
-def check_argv(check: str) -> tuple[list[str], str | None]:
-    """pytest arguments selecting the check, and the requirement it is about (None: a node id)."""
+def check_argv(check: str) -> tuple[list[str], str | None, bool]:
+    """pytest arguments selecting the check, the requirement it is about (None: a node id), and
+    whether the test replays the window itself (else the window replays from the session's start)."""
     if check in CHECKS:
-        return [str(SUITES["repro"].path / CHECKS[check])], check
+        return [str(SUITES["repro"].path.parent / CHECKS[check])], check, replays_itself(CHECKS[check])
     if "::" in check or check.endswith(".py"):
         node = check.split("::", 1)
         if not Path(node[0]).exists():
             raise BenchError(f"no test file {node[0]}", where="--check", fix="give a test node id such as scenarios/nightly/test_failover.py::test_x")
-        return [check], None
+        return [check], None, False
     raise BenchError(f"unknown check {check!r}", where="--check",
                      fix=f"give a requirement with a repro check ({', '.join(CHECKS)}) or a pytest node id (path.py::test_name)")
 
@@ -160,11 +162,11 @@ def repro(*, trace_path: Path, kind: str | None, at: str | None, km: float | Non
           on_run: Callable[[RunResult], None] | None = None) -> ReproReport:
     if runs < 1 or window_s <= 0:
         raise BenchError("--runs must be at least 1 and --window more than 0 s", where="skybench repro", fix="e.g. --runs 5 --window 120")
-    select, requirement = check_argv(check)  # a wrong check is reported before any import or lab
+    select, requirement, own_replay = check_argv(check)  # a wrong check is reported before any import or lab
     trace, trace_file = load_field_trace(trace_path, kind, out_dir)
     t0, t1, point = window_around(trace, at=at, km=km, window_s=window_s)
     argv = [sys.executable, "-m", "pytest", *select, "-p", "no:cacheprovider", "-q", "-rA"]
-    if requirement is not None:
+    if own_replay:
         argv += ["--repro-trace", str(trace_file), "--repro-from", f"{t0:g}", "--repro-to", f"{t1:g}", "--repro-speed", f"{speed:g}"]
         argv += [f"--repro-map={pair}" for pair in links]
     else:

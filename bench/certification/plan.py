@@ -48,8 +48,21 @@ class PlanTrace(BaseModel):
 class PlanRequirement(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str
-    test: str  # test function in the suite that measures it
+    # The test that measures it: a function of the certification suite (`test_x`), or one of
+    # another suite, by its path under scenarios/ (`nightly/test_portal.py::test_x`).
+    test: Annotated[str, StringConstraints(pattern=r"^([a-z0-9_/]+\.py::)?test_[A-Za-z0-9_]+$")]
     trace: str | None = None  # a key of `traces`; None: a fixed link profile (the catalogue's method)
+
+    @property
+    def function(self) -> str:
+        return self.test.split("::")[-1]
+
+    def node_id(self, scenarios_dir: Path) -> str | None:
+        """The pytest node id of a test outside the certification suite (None: inside it)."""
+        if "::" not in self.test:
+            return None
+        module, function = self.test.split("::")
+        return f"{scenarios_dir / module}::{function}"
 
 
 class CertificationPlan(BaseModel):
@@ -75,6 +88,22 @@ class CertificationPlan(BaseModel):
         return next(r for r in self.requirements if r.id == req_id)
 
 
+def scenarios_dir() -> Path:
+    with resources.as_file(resources.files("scenarios")) as path:
+        return Path(path)
+
+
+def plan_node_ids(plan: CertificationPlan) -> list[str]:
+    """What `pytest` runs for the plan: the certification suite and the plan's tests outside it."""
+    root = scenarios_dir()
+    ids = [str(root / "certification")]
+    for r in plan.requirements:
+        node = r.node_id(root)
+        if node is not None and node not in ids:
+            ids.append(node)
+    return ids
+
+
 def default_plan_path() -> Path:
     with resources.as_file(resources.files("scenarios") / "certification" / "plan.yaml") as path:
         return Path(path)
@@ -95,6 +124,14 @@ def load_plan(path: Path | None = None) -> CertificationPlan:
         if req is None or "certification" not in req.suites:
             raise PlanError(f"requirement {r.id} is not a certification requirement of catalogue {catalogue.version}",
                             where=f"{path} requirements", fix="list only catalogue ids whose suites include certification")
+    root = scenarios_dir()
+    for r in plan.requirements:
+        if "::" in r.test:
+            module, function = r.test.split("::")
+            source = root / module
+            if not source.is_file() or f"def {function}(" not in source.read_text():
+                raise PlanError(f"requirement {r.id}: test {r.test} does not exist", where=f"{path} requirements",
+                                fix=f"name a test function of a module under {root}")
     for name in plan.traces:
         check_trace_file(plan, name)
     return plan

@@ -75,7 +75,7 @@ def requirement_results(plan: CertificationPlan, catalogue_titles: dict[str, str
                              f"sd {s['sd']:.3g} {s['units']}" for q, s in stats.items())
         else:
             verdict = "not-measured"
-            note = notes.get(req.test, f"{req.test} made no measurement")
+            note = notes.get(req.function, f"{req.test} made no measurement")
         results.append(RequirementResult(id=req.id, title=catalogue_titles[req.id], verdict=verdict, measurements=mine,
                                          repeats=repeats, note=note))
     return results, variance

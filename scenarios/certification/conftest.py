@@ -1,5 +1,6 @@
-"""Certification suite options: --cert-repeat N (every test runs N times on the same lab, for the
-variance of each measurement) and --equipment FILE (its firmware goes into every measurement)."""
+"""Certification suite options: --equipment FILE (its firmware goes into every measurement). Repeats
+for the variance of each measurement are pytest-repeat's `--count N` (every test N times on the
+same lab); the `repeat` fixture says which one is running."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ import pytest
 
 from bench.certification.plan import CertificationPlan, load_plan
 from bench.errors import BenchError
+from fixtures.measure import repeat_number
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("skybench certification")
-    group.addoption("--cert-repeat", type=int, default=1, help="run each certification test N times (variance)")
     group.addoption("--equipment", default=None, help="equipment profile (vendor.yaml) being certified")
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "repeat" in metafunc.fixturenames:
-        n = max(1, int(metafunc.config.getoption("--cert-repeat")))
-        metafunc.parametrize("repeat", range(1, n + 1), ids=[f"r{i}" for i in range(1, n + 1)])
+@pytest.fixture
+def repeat(request: pytest.FixtureRequest) -> int:
+    """1, 2, ... under `--count N` (pytest-repeat); 1 without it."""
+    return repeat_number(request.node)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@
   12.6 s; the DUT's declared detection (its event log) and the passenger's switch (first new
   flow answered after the cut) are measured at the trace's outage.
 
-Each test runs --cert-repeat times on the same lab; `skybench certify` turns the measurements
+Each test runs `--count N` times (pytest-repeat) on the same lab; `skybench certify` turns the measurements
 into the signed record. The measuring itself is bench/replay_checks.py (shared with repro).
 """
 
@@ -19,7 +19,6 @@ from collections.abc import Iterator
 import pytest
 
 from bench.certification.plan import CertificationPlan, check_trace_file
-from bench.devices.reference.clients import whole_trip
 from bench.devices.reference.passenger import Passenger
 from bench.devices.reference.router import ReferenceRouter
 from bench.lab import addressing
@@ -35,14 +34,6 @@ GROUND = str(addressing.GROUND_SERVER.ip)
 SECONDS = 8.0
 OMIT_S = 2.0
 STREAMS = 4
-
-
-@pytest.fixture(scope="module")
-def traveller(lab: Lab, router: ReferenceRouter) -> Iterator[Passenger]:
-    wanstate.settle(router)
-    with Passenger(lab, "cert") as p:
-        whole_trip(p)
-        yield p
 
 
 @pytest.fixture(scope="module")

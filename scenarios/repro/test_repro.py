@@ -5,6 +5,8 @@ trace time and km of what they measured, so a failure says where in the recordin
 - FO-1 (test_failover_in_window): at every outage of the trace link driving the passengers'
   active WAN, the DUT's detection (when the outage is long enough to be detected) and the time until
   a passenger's new flows are answered again;
+  FO-2 in the same test: after each outage the DUT declared, the time until new flows go through
+  that WAN again and the switches back to it in the recovery window (more than one is flapping);
 - THR-1 (test_goodput_in_window): iperf3 downlink goodput through the DUT, back to back for the
   whole window, against the rate the trace gave the active WAN's link over the same seconds.
 """
@@ -12,17 +14,15 @@ trace time and km of what they measured, so a failure says where in the recordin
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.devices.reference.clients import whole_trip
 from bench.devices.reference.passenger import Passenger
 from bench.devices.reference.router import ReferenceRouter
 from bench.lab import addressing
 from bench.lab.lab import Lab
-from bench.replay_checks import failover_at, goodput_during, links_kept
+from bench.replay_checks import failback_after, failover_at, goodput_during, links_kept
 from bench.traces.replay import fmt_trace_time
 from bench.traffic import wanstate
 from bench.traffic.iperf import IperfServers
@@ -34,14 +34,6 @@ pytestmark = [pytest.mark.repro, pytest.mark.lab]
 GROUND = str(addressing.GROUND_SERVER.ip)
 SECONDS = 6.0
 OMIT_S = 2.0
-
-
-@pytest.fixture(scope="module")
-def traveller(lab: Lab, router: ReferenceRouter) -> Iterator[Passenger]:
-    wanstate.settle(router)
-    with Passenger(lab, "repro") as p:
-        whole_trip(p)
-        yield p
 
 
 def _active_link(replay, router: ReferenceRouter, window: Window) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -56,7 +48,7 @@ def _active_link(replay, router: ReferenceRouter, window: Window) -> tuple[str, 
     return link, active
 
 
-@pytest.mark.requirement("FO-1")
+@pytest.mark.requirement("FO-1", "FO-2")
 def test_failover_in_window(lab: Lab, router: ReferenceRouter, replay, measure, window: Window, traveller: Passenger) -> None:
     wanstate.settle(router)
     with links_kept(lab), PassengerProbe(traveller.ns, GROUND) as probe:
@@ -69,7 +61,10 @@ def test_failover_in_window(lab: Lab, router: ReferenceRouter, replay, measure, 
             if not spans:
                 pytest.skip(f"no outage of trace link {link} (driving {active}) in the window "
                             f"{fmt_trace_time(playing.plan.t0)}-{fmt_trace_time(playing.plan.t1)}")
-            for _ in spans:
+            for expected in spans:
+                if playing.trace_time() >= expected.start_t:
+                    print(f"{link} out at {fmt_trace_time(expected.start_t)}: began while the previous outage was measured")
+                    continue
                 span = playing.wait_for_next_outage(link, timeout=playing.plan.wall_s + 5)
                 sample = failover_at(router, playing, probe, span, active)
                 print(f"{link} out at {fmt_trace_time(span.start_t)} ({span.length_s:.1f} s): declared after {sample.detection_s} s, "
@@ -78,6 +73,14 @@ def test_failover_in_window(lab: Lab, router: ReferenceRouter, replay, measure, 
                 if sample.detection_s is not None:
                     measure("FO-1", sample.detection_s, units="s", quantity="detection", **where, **sample.context())
                 measure("FO-1", sample.switch_s, units="s", quantity="switch", **where, **sample.context())
+                if sample.declared and span.end_t < playing.plan.t1:  # the DUT left this WAN, and the window shows it back
+                    following = next((o for o in spans if o.start_t > span.start_t), None)
+                    back = failback_after(router, playing, probe, span, active, following)
+                    print(f"{link} back at {fmt_trace_time(span.end_t)}: new flows through {active} after {back.failback_s:.2f} s, "
+                          f"{back.switches_back} switch(es) back in {back.window_s:.1f} s")
+                    back_where = {"trace_time_s": round(span.end_t, 3), "km": None if back.km is None else round(back.km, 3)}
+                    measure("FO-2", back.failback_s, units="s", quantity="failback", **back_where, **back.context())
+                    measure("FO-2", back.switches_back, units="count", quantity="switches", **back_where, **back.context())
         finally:
             replay.stop()
 

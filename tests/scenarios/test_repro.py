@@ -16,7 +16,7 @@ RECORDING = REPO / "tests/data/recordings/starlink-dish-fjordlink/2025-01-30-18-
 
 def test_unknown_check_is_refused_before_any_lab(tmp_path: Path) -> None:
     proc = skybench("repro", str(RECORDING), "--kind", "starlink-dish", "--at", "165", "--check", "NOPE-9", "--results", str(tmp_path))
-    assert proc.returncode == 2 and "unknown check 'NOPE-9'" in proc.stderr and "FO-1" in proc.stderr
+    assert proc.returncode == 2 and "unknown check 'NOPE-9'" in proc.stderr and "FO-1, FO-2, THR-1" in proc.stderr
 
 
 def test_a_recording_without_kind_is_pointed_at_kind(tmp_path: Path) -> None:

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.devices.reference.clients import whole_trip
 from bench.devices.reference.passenger import Passenger
 from bench.devices.reference.router import ReferenceRouter
 from bench.lab import addressing
@@ -37,14 +36,6 @@ DEAD_ZONE_S = 60.0  # FO-3: "all WANs down >= 60 s"
 HELD_DOWN_S = 3.0  # how long a cut lasts after the switch was seen
 RECOVERY_WINDOW_S = 10.0  # after failback: any further switch back and forth is flapping
 SLACK_S = 15.0  # waits beyond the configured times before the test gives up (a fail, measured)
-
-
-@pytest.fixture(scope="module")
-def traveller(lab: Lab, router: ReferenceRouter) -> Iterator[Passenger]:
-    wanstate.settle(router)
-    with Passenger(lab, "fo") as p:
-        whole_trip(p)
-        yield p
 
 
 @pytest.fixture

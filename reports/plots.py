@@ -1,4 +1,5 @@
-"""The plot attached to a measured test: what the links did around the measurement, failure marked.
+"""The plots attached to a test: what the links did around the measurement, failure marked
+(plot_measured_window), and what the passengers of a load run saw per class (plot_load_run).
 
 One row per trace link: one-way delay and rate per direction against trace time (or km) over the
 window the test replayed (padded so a failure at its edge is visible), outages shaded red as in
@@ -17,6 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from bench.measure.measurement import Measurement  # noqa: E402
 from bench.traces.plot import COLOURS, _shade_outages, _x_values  # noqa: E402
@@ -99,3 +102,47 @@ def _window(trace: Trace, located: Sequence[Measurement]) -> tuple[float, float]
 
 def _wrap(text: str, width: int = 110) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plot_load_run(seconds: pd.DataFrame, path: Path | str, *, title: str = "",
+                  marks: Sequence[tuple[float, str]] = ()) -> Path:
+    """Per passenger class over the run (wall-clock seconds from its start): latency p95 (from the
+    merged per-second histograms of every load process), requests and failures per second.
+    `marks` are (unix time, label) lines to draw, e.g. the outages a replay applied."""
+    from loadgen.recorder import hist_percentile
+
+    path = Path(path)
+    fig, (ax_lat, ax_req, ax_fail) = plt.subplots(3, 1, sharex=True, figsize=(11, 8), layout="constrained")
+    if seconds.empty:
+        ax_lat.text(0.5, 0.5, "the load run recorded no second", ha="center", transform=ax_lat.transAxes)
+    else:
+        unix = np.array([t.timestamp() for t in seconds["time"]])
+        t0 = float(unix.min())
+        frame = seconds.assign(t=unix - t0)
+        for cls, rows in frame.groupby("cls", sort=True):
+            per_second = rows.groupby("t")
+            xs = np.array(sorted(per_second.groups))
+            p95 = [hist_percentile(np.sum(np.stack([np.asarray(h, dtype=np.int64) for h in g["latency_hist"]]), axis=0), 0.95)
+                   for _, g in per_second]
+            ax_lat.plot(xs, p95, drawstyle="steps-post", lw=0.9, label=str(cls))
+            ax_req.plot(xs, per_second["requests"].sum().to_numpy(), drawstyle="steps-post", lw=0.9, label=str(cls))
+            ax_fail.plot(xs, per_second["failures"].sum().to_numpy(), drawstyle="steps-post", lw=0.9, label=str(cls))
+        for unix_mark, label in marks:
+            for ax in (ax_lat, ax_req, ax_fail):
+                ax.axvline(unix_mark - t0, color="#d62728", lw=1.0, ls="--")
+            ax_lat.annotate(label, (unix_mark - t0, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                            textcoords="offset points", color="#d62728", fontsize=8)
+    ax_lat.set_ylabel("latency p95 (ms)")
+    ax_lat.set_yscale("log")
+    ax_req.set_ylabel("requests / s")
+    ax_fail.set_ylabel("failures / s")
+    ax_fail.set_xlabel("seconds since the load run's first recorded second")
+    for ax in (ax_lat, ax_req, ax_fail):
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
+    fig.suptitle(_wrap(title or "passengers per class"), fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

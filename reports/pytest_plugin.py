@@ -7,6 +7,8 @@
 - Evidence on a failed test: the applied-steps excerpt of its window, the DUT's logs for the
   window, the measured-window plot (when a replay ran) and the packet capture of the DUT's WAN and
   LAN (lab tests: a ring-buffer tcpdump in the router namespace for each test, kept only on failure).
+  A passing test that measured during a replay gets the measured-window plot too; a test that ran
+  passengers gets their per-class plot (fixtures/passengers.py).
 - Progress: ``live.json``'s ``progress`` section (tests done / total, the current test) for
   `skybench run` to show.
 """
@@ -205,11 +207,25 @@ def _note_firmware(config: pytest.Config, lab: Any) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     _label(item)
     try:
-        return (yield)
+        result = yield
     except BaseException as exc:
         if not isinstance(exc, (KeyboardInterrupt, SystemExit)) and not _is_skip(exc):
             _attach_evidence(item)
         raise
+    _attach_measured_window(item)  # a passing measured test shows its window too
+    return result
+
+
+def _replay_of(item: pytest.Item) -> dict[str, Any] | None:
+    recent = replays_since(item.stash.get(ITEM_START, 0.0))
+    return recent[0] if recent else item.stash.get(ITEM_REPLAY, None)
+
+
+def _attach_measured_window(item: pytest.Item) -> None:
+    measurements = _item_measurements(item)
+    replay = _replay_of(item)
+    if measurements and replay is not None:
+        _guarded("plot", lambda: evidence.attach_plot(measurements, replay))
 
 
 def _is_skip(exc: BaseException) -> bool:
@@ -244,8 +260,7 @@ def _attach_evidence(item: pytest.Item) -> None:
     steps_file = state.results_dir / "steps.jsonl" if state.results_dir else None
     _guarded("steps excerpt", lambda: evidence.attach_steps(steps_file, since, until))
     measurements = _item_measurements(item)
-    recent = replays_since(item.stash.get(ITEM_START, 0.0))
-    replay = recent[0] if recent else item.stash.get(ITEM_REPLAY, None)
+    replay = _replay_of(item)
     _guarded("plot", lambda: evidence.attach_plot(measurements, replay))
     lab = item.stash.get(ITEM_LAB, None)
     if lab is not None:

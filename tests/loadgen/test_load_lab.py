@@ -45,6 +45,10 @@ def test_mixed_profile_500_passengers(passengers: Passengers, lab: Lab) -> None:
     # The router saw them as distinct clients: hundreds of sessions.
     sessions = lab.router.status()["sessions"] if lab.router else {}
     assert len(sessions) >= logins["client"].nunique()
+    # The per-class plot the fixture attaches to the test's Allure result.
+    passengers.attach_plots()
+    png = run.out_dir / "classes.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
 
 def test_boarding_storm_logs_hundreds_in(passengers: Passengers, lab: Lab) -> None:

@@ -2,6 +2,8 @@
 // playwright-core from reports/allure/node_modules: no browser download), takes screenshots and
 // prints what the pages show as JSON for tests/reports/test_html_report.py to check.
 //   node browse_report.mjs '{"base": "http://127.0.0.1:PORT", "failedId": "...", "failedName": "...", "plotName": "...", "outDir": "..."}'
+// With "plotId" the plot is opened on that test instead of the failed one (the failed test's page
+// is then screenshot as it is: its evidence listed).
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,17 +30,24 @@ try {
   await page.getByText(spec.failedName).first().waitFor({ timeout: 30000 });
   out.suites = await page.locator("body").innerText();
   await page.screenshot({ path: path.join(spec.outDir, "1-suites.png"), fullPage: true });
-  // 2. The failed test, its plot opened.
+  // 2. The failed test, its plot opened (or, with plotId, as it is; then the plot on plotId's page).
   await page.goto(`${spec.base}/awesome/index.html#/${spec.failedId}`);
+  if (spec.plotId) {
+    await page.getByText(spec.failedName).first().waitFor({ timeout: 30000 });
+    await page.waitForTimeout(1000);
+    out.failedTest = await page.locator("body").innerText();
+    await page.screenshot({ path: path.join(spec.outDir, "2-failed-test.png"), fullPage: true });
+    await page.goto(`${spec.base}/awesome/index.html#/${spec.plotId}`);
+  }
   const row = page.getByText(spec.plotName).first();
   await row.waitFor({ timeout: 30000 });
   await row.click();
   const img = page.locator("img").filter({ visible: true }).last();
   await img.waitFor({ timeout: 30000 });
   await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle(), { timeout: 30000 });
-  out.failedTest = await page.locator("body").innerText();
+  out[spec.plotId ? "plotTest" : "failedTest"] = await page.locator("body").innerText();
   out.plot = await img.evaluate((el) => ({ src: el.getAttribute("src"), width: el.naturalWidth, height: el.naturalHeight }));
-  await page.screenshot({ path: path.join(spec.outDir, "2-failed-test-with-plot.png"), fullPage: true });
+  await page.screenshot({ path: path.join(spec.outDir, spec.plotId ? "2-test-with-plot.png" : "2-failed-test-with-plot.png"), fullPage: true });
   // 3. The trend over the runs (the dashboard's status dynamics chart, from the Allure history).
   await page.goto(`${spec.base}/dashboard/index.html`);
   const trend = page.getByText("Status dynamics").first();

@@ -87,6 +87,19 @@ def test_labels_links_and_evidence_of_the_failed_test(run: Path) -> None:
     assert not [a for a in passed.get("attachments", []) if a["type"] == "image/png"]
 
 
+def test_a_passing_measured_replay_test_shows_its_window(tmp_path: Path) -> None:
+    suite = write_sample_suite(tmp_path / "suite")
+    trace, trace_hash = sample_trace(tmp_path)
+    run_dir = tmp_path / "results" / "20260106-020000-nightly"
+    proc = run_sample(suite, run_dir, fo1_s=3.1, thr1_pct=97.0, trace=trace, trace_hash=trace_hash)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    passed = results(run_dir)["test_failover_on_route"]
+    assert passed["status"] == "passed"
+    plots = [a for a in passed.get("attachments", []) if a["name"].startswith("links around the measurement")]
+    assert len(plots) == 1 and (run_dir / "allure-results" / plots[0]["source"]).stat().st_size > 20_000
+    assert not [a for a in passed["attachments"] if "packet capture" in a["name"]]  # evidence of failures only
+
+
 def test_live_progress_at_the_end(run: Path) -> None:
     state = read_live(run)
     assert state is not None and state.progress is not None

@@ -34,7 +34,11 @@ def test_fjordlink_dumps_import_to_valid_traces(path: Path, tmp_path: Path) -> N
     connected = (source["dish_status.state"] == "CONNECTED").to_numpy()
     # one-way delay is half the dish's round trip, wherever the dish was connected
     np.testing.assert_allclose(down["delay_ms"].to_numpy()[connected], rtt[connected] / 2)
-    np.testing.assert_allclose(down["loss"], source["dish_status.pop_ping_drop_rate"].clip(0, 1))
+    # the pings' round-trip drop rate, split so that both directions together lose as much
+    up = trace.rows("starlink", "up")
+    drop = source["dish_status.pop_ping_drop_rate"].clip(0, 1).to_numpy()
+    np.testing.assert_allclose(1 - (1 - down["loss"].to_numpy()) * (1 - up["loss"].to_numpy()), drop, atol=1e-9)
+    np.testing.assert_allclose(down["loss"], up["loss"])
     assert down["outage"].sum() == (~connected).sum()
     # carried throughput is kept, never used as the rate
     np.testing.assert_allclose(down["x_carried_bps"], source["dish_status.downlink_throughput_bps"])
@@ -89,7 +93,7 @@ def test_starlink_grpc_tools_status_csv(tmp_path: Path) -> None:
     down = trace.rows("starlink", "down")
     assert down["outage"].tolist() == [False, False, True, True, True, False]  # obstructed, unreachable, searching
     assert down["delay_ms"].tolist() == [15.5, 17.5, 17.5, 17.5, 17.5, 14.5]
-    assert down["loss"].tolist() == [0.0, 0.25, 0.0, 1.0, 1.0, 0.0]
+    assert down["loss"].tolist() == pytest.approx([0.0, 1 - 0.75 ** 0.5, 0.0, 1.0, 1.0, 0.0])  # 25 % of round trips lost
     assert trace.meta.start_time.isoformat() == "2024-03-01T10:00:00+00:00"  # naive times are UTC
     assert trace.meta.licence == "own measurement"
 

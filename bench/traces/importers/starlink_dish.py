@@ -12,7 +12,9 @@ Accepted layouts (column names with or without the `dish_status.` prefix):
 Mapping:
 - pop_ping_latency_ms is the round trip to the Starlink PoP: one-way delay = RTT / 2 in each
   direction (the dish does not split it; the halves are an assumption, noted in the metadata).
-- pop_ping_drop_rate (fraction of that second's pings lost) -> loss.
+- pop_ping_drop_rate (fraction of that second's pings to the PoP lost, a round trip) -> loss
+  1 - sqrt(1 - drop) in each direction, so the round trip over the emulated link,
+  1 - (1 - up)(1 - down), loses what the dish's pings lost (split evenly, like the delay).
 - outage when state is not CONNECTED, the drop rate is 1, or the dish is currently obstructed.
   During an outage the delay holds its last measured value (the dish reports none).
 - downlink/uplink_throughput_bps are the traffic carried that second, NOT capacity: kept as the
@@ -88,11 +90,13 @@ def read(path: Path, options: ImportOptions) -> Trace:
         raise BenchError("no second of the dump has a latency while connected: nothing to build a trace from",
                          where=where, fix="give a dump that contains connected samples")
     delay = hold_last(rtt / 2.0, has_rtt)
-    loss = np.clip(np.where(np.isfinite(drop), drop, np.where(outage, 1.0, 0.0)), 0.0, 1.0)
+    round_trip_loss = np.clip(np.where(np.isfinite(drop), drop, np.where(outage, 1.0, 0.0)), 0.0, 1.0)
+    loss = 1.0 - np.sqrt(1.0 - round_trip_loss)
     if outage.any():
         notes.append(f"{int(outage.sum())} outage sample(s): state not CONNECTED, drop rate 1 or obstructed; "
                      "delay held at its last measured value there")
     notes.append("one-way delay = pop_ping_latency_ms / 2 in each direction (the dish reports only the round trip)")
+    notes.append("loss = 1 - sqrt(1 - pop_ping_drop_rate) in each direction: the round trip loses what the pings lost")
 
     rate_down = options.rate_down_bps or DEFAULT_RATE_DOWN_BPS
     rate_up = options.rate_up_bps or DEFAULT_RATE_UP_BPS

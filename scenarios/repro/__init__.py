@@ -12,6 +12,7 @@ CHECKS: dict[str, str] = {
     "FO-1": "repro/test_repro.py::test_failover_in_window",
     "FO-2": "repro/test_repro.py::test_failover_in_window",
     "THR-1": "repro/test_repro.py::test_goodput_in_window",
+    "OPS-1": "repro/test_repro.py::test_ops_in_window",
 }
 
 

@@ -7,6 +7,9 @@ trace time and km of what they measured, so a failure says where in the recordin
   a passenger's new flows are answered again;
   FO-2 in the same test: after each outage the DUT declared, the time until new flows go through
   that WAN again and the switches back to it in the recovery window (more than one is flapping);
+- OPS-1 (test_ops_in_window, with OPS-2 and OPS-3): four passengers saturate the active WAN both
+  ways while the ops LAN runs for most of the window (bench/traffic/saturation.py, as the nightly
+  does on its fixed profile); measured at the middle of that span, with the rates the trace gave;
 - THR-1 (test_goodput_in_window): iperf3 downlink goodput through the DUT, back to back for the
   whole window, against the rate the trace gave the active WAN's link over the same seconds.
 """
@@ -22,11 +25,12 @@ from bench.devices.reference.passenger import Passenger
 from bench.devices.reference.router import ReferenceRouter
 from bench.lab import addressing
 from bench.lab.lab import Lab
-from bench.replay_checks import failback_after, failover_at, goodput_during, links_kept
+from bench.replay_checks import emulated_rate_bps, failback_after, failover_at, goodput_during, links_kept
 from bench.traces.replay import fmt_trace_time
 from bench.traffic import wanstate
 from bench.traffic.iperf import IperfServers
 from bench.traffic.probes import PassengerProbe
+from bench.traffic.saturation import ops_under_passenger_load
 from scenarios.repro.conftest import Window
 
 pytestmark = [pytest.mark.repro, pytest.mark.lab]
@@ -34,6 +38,8 @@ pytestmark = [pytest.mark.repro, pytest.mark.lab]
 GROUND = str(addressing.GROUND_SERVER.ip)
 SECONDS = 6.0
 OMIT_S = 2.0
+OPS_WARMUP_S = 3.0
+OPS_MIN_S = 10.0
 
 
 def _active_link(replay, router: ReferenceRouter, window: Window) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -107,3 +113,31 @@ def test_goodput_in_window(lab: Lab, router: ReferenceRouter, replay, measure, w
                 pytest.skip("the window is too short for one goodput measurement, or the link was out or unlimited throughout")
         finally:
             replay.stop()
+
+
+@pytest.mark.requirement("OPS-1", "OPS-2", "OPS-3")
+def test_ops_in_window(lab: Lab, router: ReferenceRouter, replay, measure, window: Window, riders: list[Passenger]) -> None:
+    wanstate.settle(router)
+    with links_kept(lab):
+        playing = replay.play(window.trace, speed=window.speed, from_=window.from_s, to=window.to_s, links=window.links, name=Path(window.trace).name)
+        measure.on_trace(playing.plan.name, playing.plan.trace.meta.content_sha256)
+        try:
+            link, active = _active_link(replay, router, window)
+            ops_s = playing.plan.wall_s - OPS_WARMUP_S - 2
+            if ops_s < OPS_MIN_S:
+                pytest.skip(f"the window plays for {playing.plan.wall_s:.0f} s: too short for {OPS_MIN_S:.0f} s of ops traffic under load")
+            t_a = playing.trace_time()
+            r = ops_under_passenger_load(lab, riders, ops_s=ops_s, warmup_s=OPS_WARMUP_S)
+            t_b = playing.trace_time()
+        finally:
+            replay.stop()
+    print(r.summary())
+    middle = (t_a + t_b) / 2
+    km = playing.plan.km_at(middle)
+    ctx = {**r.context(), "trace_from_s": round(t_a, 3), "trace_to_s": round(t_b, 3),
+           "trace_down_mbps": round(emulated_rate_bps(playing.plan, link, "down", t_a, t_b) / 1e6, 3),
+           "trace_up_mbps": round(emulated_rate_bps(playing.plan, link, "up", t_a, t_b) / 1e6, 3)}
+    where = {"trace_time_s": round(middle, 3), "km": None if km is None else round(km, 3)}
+    measure("OPS-1", r.pos_p95_s, units="s", transactions=r.pos_transactions, failed=r.pos_failed, **where, **ctx)
+    measure("OPS-2", r.cctv_loss * 100, units="%", sent=r.cctv_sent, received=r.cctv_received, cameras=1, **where, **ctx)
+    measure("OPS-3", r.api_success * 100, units="%", calls=r.api_calls, **where, **ctx)

@@ -16,7 +16,7 @@ RECORDING = REPO / "tests/data/recordings/starlink-dish-fjordlink/2025-01-30-18-
 
 def test_unknown_check_is_refused_before_any_lab(tmp_path: Path) -> None:
     proc = skybench("repro", str(RECORDING), "--kind", "starlink-dish", "--at", "165", "--check", "NOPE-9", "--results", str(tmp_path))
-    assert proc.returncode == 2 and "unknown check 'NOPE-9'" in proc.stderr and "FO-1, FO-2, THR-1" in proc.stderr
+    assert proc.returncode == 2 and "unknown check 'NOPE-9'" in proc.stderr and "FO-1, FO-2, THR-1, OPS-1" in proc.stderr
 
 
 def test_a_recording_without_kind_is_pointed_at_kind(tmp_path: Path) -> None:
@@ -38,3 +38,20 @@ def test_repro_of_a_fjordlink_window_runs_twice_and_counts(tmp_path: Path) -> No
         assert run["verdict"] in ("pass", "marginal", "fail") and run["trace_time_s"] == pytest.approx(165.58, abs=0.1)
     assert summary["seen"] == sum(r["symptom"] for r in summary["runs"])
     assert f"symptom seen in {summary['seen']} of 2 runs" in proc.stdout
+
+
+@pytest.mark.lab
+def test_repro_of_ops_traffic_under_load_in_a_window(tmp_path: Path) -> None:
+    proc = skybench("repro", str(RECORDING), "--kind", "starlink-dish", "--at", "00:02:45", "--window", "30",
+                    "--check", "OPS-1", "--runs", "1", "--map", "starlink=oneweb", "--results", str(tmp_path), "--quiet", timeout=400)
+    summary = json.loads(next(tmp_path.glob("repro-*/repro.json")).read_text())
+    assert summary["requirement"] == "OPS-1" and len(summary["runs"]) == 1, proc.stdout + proc.stderr
+    run = summary["runs"][0]
+    assert run["outcome"] == "passed" and run["verdict"] in ("pass", "marginal", "fail"), run
+    # measured where the ops traffic ran: inside the replayed window, with what the trace gave the link
+    assert 150.0 <= run["trace_time_s"] <= 180.0
+    from bench.measure.store import load_measurements
+
+    rows = load_measurements(Path(run["run_dir"]))
+    assert set(rows["requirement"]) == {"OPS-1", "OPS-2", "OPS-3"}
+    assert (rows["trace_hash"].notna()).all() and rows["context"].str.contains("trace_up_mbps").all()

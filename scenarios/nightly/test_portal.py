@@ -29,7 +29,7 @@ from pathlib import Path
 import allure
 import pytest
 
-from bench.devices.reference.clients import accept_terms, buy, rate_bps, running, whole_trip
+from bench.devices.reference.clients import buy, free_tier_rates, running, whole_trip
 from bench.devices.reference.config import RouterConfig
 from bench.devices.reference.passenger import Passenger
 from bench.devices.reference.router import ReferenceRouter
@@ -87,14 +87,8 @@ def test_walled_garden_and_purchase_flow(lab: Lab, router: ReferenceRouter) -> N
 @pytest.mark.requirement("POR-2")
 def test_free_tier_cap_accuracy(lab: Lab, router: ReferenceRouter, measure) -> None:
     cap = router.config.portal.free_tier.down_kbit * 1000
-    with Passenger(lab, "free") as p:
-        p.connect()
-        assert accept_terms(p)["tier"] == "free"
-        samples: list = []
-        p.download(seconds=7, samples=samples)
-    # Seconds 1-7: after the HTB bucket's burst and TCP's start. On the wire (Ethernet bytes: what
-    # the cap is configured in and HTB counts), the payload alongside.
-    wire, payload = rate_bps(samples, 1.0, 7.0, column=3), rate_bps(samples, 1.0, 7.0, column=1)
+    wire, payload, session = free_tier_rates(lab, seconds=7.0)
+    assert session["tier"] == "free"
     print(f"free tier: cap {cap / 1e6:.3f} Mbit/s, on the wire {wire / 1e6:.3f} Mbit/s ({wire / cap - 1:+.2%}), payload {payload / 1e6:.3f} Mbit/s")
     measure("POR-2", (wire / cap - 1) * 100, units="%", cap_mbps=cap / 1e6, wire_mbps=round(wire / 1e6, 4),
             payload_mbps=round(payload / 1e6, 4), mechanism=router.config.portal.free_tier.mechanism)

@@ -9,6 +9,7 @@ import pytest
 
 from bench.devices.reference import ReferenceRouter
 from bench.devices.reference.passenger import Passenger
+from bench.devices.reference.clients import free_tier_rates
 from bench.lab.lab import Lab
 from tests.devices.router_helpers import TEST_BUNDLE_BYTES, TEST_CONFIG, buy, rate_bps, router, router_with  # noqa: F401
 
@@ -40,14 +41,8 @@ def test_unauthenticated_passenger_is_sent_to_the_portal_and_held_in_the_walled_
 
 def test_free_tier_is_held_to_its_cap(lab: Lab, router: ReferenceRouter) -> None:
     cap = router.config.portal.free_tier.down_kbit * 1000
-    with Passenger(lab, "free") as p:
-        p.connect()
-        assert _accept(p)["tier"] == "free"
-        samples: list = []
-        p.download(seconds=6, samples=samples)
-    # After the first second (the HTB bucket's burst and TCP's start), on the wire (Ethernet
-    # bytes: what HTB counts) and as payload.
-    wire, payload = rate_bps(samples, 1.0, 6.0, column=3), rate_bps(samples, 1.0, 6.0, column=1)
+    wire, payload, session = free_tier_rates(lab, seconds=6.0)
+    assert session["tier"] == "free"
     print(f"free tier, cap {cap / 1e6:.3f} Mbit/s (htb): wire {wire / 1e6:.3f} Mbit/s ({wire / cap:.1%}), payload {payload / 1e6:.3f} Mbit/s")
     assert 0.88 * cap <= wire <= 1.08 * cap
 

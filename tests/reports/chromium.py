@@ -11,6 +11,7 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,3 +50,27 @@ def screenshot(url: str, path: Path, *, size: tuple[int, int] = (1400, 1600), bu
     _run([f"--virtual-time-budget={budget_ms}", f"--window-size={size[0]},{size[1]}", f"--screenshot={path}", url], timeout_s)
     assert path.exists() and path.stat().st_size > 0, f"chromium wrote no screenshot for {url}"
     return path
+
+
+def browse_report(report: Path, spec: dict[str, str], work: Path, artifacts: Path, timeout_s: float = 300) -> dict[str, Any]:
+    """Serve the built Allure report, run browse_report.mjs on it with `spec` (failedId,
+    failedName, plotName, optional plotId), keep its screenshots in `artifacts`; returns what the
+    pages showed (suites, failedTest, plotTest, plot, dashboard)."""
+    import json
+
+    from reports.html import node_env
+    from tests.reports.serve import serve
+
+    shots = work / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with serve(report) as base:
+        full = {**spec, "base": base, "outDir": str(shots), "tmpDir": str(work), "executable": CHROMIUM}
+        proc = subprocess.run(["node", str(Path(__file__).with_name("browse_report.mjs")), json.dumps(full)],
+                              capture_output=True, text=True, timeout=timeout_s, env=node_env())
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for shot in shots.glob("*.png"):
+        shutil.copy2(shot, artifacts / shot.name)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen: dict[str, Any] = json.loads(proc.stdout)
+    seen["screenshots"] = sorted(str(p) for p in shots.glob("*.png"))
+    return seen

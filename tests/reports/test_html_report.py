@@ -11,15 +11,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from reports.html import HISTORY_FILE, HISTORY_RUNS, build_html, node_env
+from reports.html import HISTORY_FILE, HISTORY_RUNS, build_html
 from tests.reports import chromium
 from tests.reports.sample_runs import REPO, run_sample, sample_trace, write_sample_suite
-from tests.reports.serve import serve
 
 ARTIFACTS = REPO / "results" / "test-artifacts" / "html-report"
 PLOT_NAME = "links around the measurement"
@@ -57,18 +55,9 @@ def test_report_opens_in_chromium(three_runs: list[Path], tmp_path: Path) -> Non
     results = json.loads((report / "test-results.json").read_text())["byId"]
     failed = [tid for tid, r in results.items() if r["status"] == "failed"]
     assert [results[t]["name"] for t in failed] == ["test_failover_on_route"]
+    seen = chromium.browse_report(report, {"failedId": failed[0], "failedName": "test_failover_on_route", "plotName": PLOT_NAME},
+                                  tmp_path, ARTIFACTS, timeout_s=240)
     shots = tmp_path / "screenshots"
-    shots.mkdir()
-    with serve(report) as base:
-        spec = {"base": base, "failedId": failed[0], "failedName": "test_failover_on_route", "plotName": PLOT_NAME,
-                "outDir": str(shots), "tmpDir": str(tmp_path), "executable": chromium.CHROMIUM}
-        proc = subprocess.run(["node", str(Path(__file__).with_name("browse_report.mjs")), json.dumps(spec)],
-                              capture_output=True, text=True, timeout=240, env=node_env())
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for shot in shots.glob("*.png"):
-        shutil.copy2(shot, ARTIFACTS / shot.name)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    seen = json.loads(proc.stdout)
 
     # The suites: grouped under the suite (parentSuite label), every test listed.
     for text in ("nightly", "test_goodput", "test_failover_on_route", "test_plain", "Failed\n1", "Passed\n2"):

@@ -12,16 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from reports.html import build_html, is_run_dir, node_env
+from reports.html import build_html, is_run_dir
 from tests.reports import chromium
 from tests.reports.sample_runs import REPO
-from tests.reports.serve import serve
 
 RESULTS = os.environ.get("SKYBENCH_NIGHTLY_RESULTS")
 ARTIFACTS = REPO / "results" / "test-artifacts" / "nightly-report"
@@ -50,19 +47,9 @@ def test_nightly_report_opens_in_chromium(tmp_path: Path) -> None:
     by_id = json.loads((report / "test-results.json").read_text())["byId"]
     failed_id = next(tid for tid, r in by_id.items() if r["name"] == failed[0]["name"] and r["status"] == "failed")
     plot_id = next(tid for tid, r in by_id.items() if r["name"] == plotted[0]["name"])
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    with serve(report) as base:
-        spec = {"base": base, "failedId": failed_id, "failedName": failed[0]["name"], "plotId": plot_id, "plotName": LOAD_PLOT,
-                "outDir": str(shots), "tmpDir": str(tmp_path), "executable": chromium.CHROMIUM}
-        proc = subprocess.run(["node", str(Path(__file__).with_name("browse_report.mjs")), json.dumps(spec)],
-                              capture_output=True, text=True, timeout=300, env=node_env())
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for shot in shots.glob("*.png"):
-        shutil.copy2(shot, ARTIFACTS / shot.name)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    seen = json.loads(proc.stdout)
-    for text in ("nightly", "test_route_replay_with_passengers", failed[0]["name"], "Failed"):
+    seen = chromium.browse_report(report, {"failedId": failed_id, "failedName": failed[0]["name"], "plotId": plot_id,
+                                           "plotName": LOAD_PLOT}, tmp_path, ARTIFACTS)
+    for text in ("nightly", "test_failover", "test_route_replays", "test_power", failed[0]["name"], "Failed\n3"):
         assert text in seen["suites"], f"{text!r} not on the report's front page"
     assert "packet capture: DUT WAN and LAN" in seen["failedTest"] and "Product failures" in seen["failedTest"]
     assert seen["plot"]["width"] >= 600 and seen["plot"]["height"] >= 400, seen["plot"]

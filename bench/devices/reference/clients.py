@@ -78,3 +78,17 @@ def rate_bps(samples: list[tuple[float, int, int, int]], t0: float, t1: float, c
         raise BenchError(f"fewer than two samples between {t0} s and {t1} s")
     first, last = window[0], window[-1]
     return (last[column] - first[column]) * 8 / (last[0] - first[0])
+
+
+def free_tier_rates(lab: Lab, seconds: float, name: str = "free") -> tuple[float, float, dict[str, Any]]:
+    """A new passenger on the free tier downloads for `seconds`: its rate on the wire (Ethernet
+    bytes: what the cap is configured in and HTB counts) and as payload, from second 1 on (after
+    the HTB bucket's burst and TCP's start), in bit/s, and the session the portal gave it."""
+    from bench.devices.reference.passenger import Passenger
+
+    with Passenger(lab, name) as p:
+        p.connect()
+        session = accept_terms(p)
+        samples: list[tuple[float, int, int, int]] = []
+        p.download(seconds=seconds, samples=samples)
+    return rate_bps(samples, 1.0, seconds, column=3), rate_bps(samples, 1.0, seconds, column=1), session

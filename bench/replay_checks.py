@@ -10,6 +10,7 @@ share (the nightly measures on fixed link profiles; these measure on a replayed 
 - ``failover_at``: at an outage of the trace link that drives the passengers' active WAN, when the
   DUT declared that WAN down (its event log) and when a passenger's new flows were answered again
   (through another WAN, or the same one once it came back);
+- ``dead_zones``: the spans in which every driven link is out at once (FO-3's dead zone);
 - ``failback_after``: once a declared outage has ended, when a passenger's new flows went through
   that WAN again and how many times the DUT switched back to it (flapping).
 """
@@ -185,3 +186,15 @@ def failback_after(router: ReferenceRouter, replay: Replay, probe: PassengerProb
     return FailbackSample(wan=wan, outage=span, km=replay.plan.km_at(span.end_t),
                           failback_s=(t_back - t_up) if back else wait_s, returned=back is not None,
                           switches_back=len(switches), window_s=max(0.0, window_end - t_up))
+
+
+def dead_zones(plan: ReplayPlan, links: list[str]) -> list[OutageSpan]:
+    """Spans of the window in which every one of `links` is out at once (the train in a dead zone
+    for those links), as OutageSpans of link "+".join(links)."""
+    if not links:
+        return []
+    common = [(o.start_t, o.end_t) for o in plan.outages() if o.link == links[0]]
+    for link in links[1:]:
+        spans = [(o.start_t, o.end_t) for o in plan.outages() if o.link == link]
+        common = [(max(a0, b0), min(a1, b1)) for a0, a1 in common for b0, b1 in spans if max(a0, b0) < min(a1, b1)]
+    return [OutageSpan("+".join(links), a, b) for a, b in sorted(common)]

@@ -11,6 +11,7 @@ Any other check is given as a pytest node id and runs the second way.
 CHECKS: dict[str, str] = {
     "FO-1": "repro/test_repro.py::test_failover_in_window",
     "FO-2": "repro/test_repro.py::test_failover_in_window",
+    "FO-3": "repro/test_repro.py::test_dead_zone_in_window",
     "THR-1": "repro/test_repro.py::test_goodput_in_window",
     "OPS-1": "repro/test_repro.py::test_ops_in_window",
 }

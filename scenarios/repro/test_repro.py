@@ -7,6 +7,9 @@ trace time and km of what they measured, so a failure says where in the recordin
   a passenger's new flows are answered again;
   FO-2 in the same test: after each outage the DUT declared, the time until new flows go through
   that WAN again and the switches back to it in the recovery window (more than one is flapping);
+- FO-3 (test_dead_zone_in_window): the lab WANs no trace link drives are cut for the window, so
+  where every driven link is out at once the train is in a dead zone; at each one's end, the time
+  until a passenger's HTTP request to the ground succeeds again;
 - OPS-1 (test_ops_in_window, with OPS-2 and OPS-3): four passengers saturate the active WAN both
   ways while the ops LAN runs for most of the window (bench/traffic/saturation.py, as the nightly
   does on its fixed profile); measured at the middle of that span, with the rates the trace gave;
@@ -25,11 +28,13 @@ from bench.devices.reference.passenger import Passenger
 from bench.devices.reference.router import ReferenceRouter
 from bench.lab import addressing
 from bench.lab.lab import Lab
-from bench.replay_checks import emulated_rate_bps, failback_after, failover_at, goodput_during, links_kept
+from bench.replay_checks import (SLACK_S, dead_zones, emulated_rate_bps, failback_after, failover_at, goodput_during, links_kept,
+                                 unix_time_of)
 from bench.traces.replay import fmt_trace_time
 from bench.traffic import wanstate
 from bench.traffic.iperf import IperfServers
-from bench.traffic.probes import PassengerProbe
+from bench.traffic.links import outages
+from bench.traffic.probes import PassengerProbe, RequestLoop
 from bench.traffic.saturation import ops_under_passenger_load
 from scenarios.repro.conftest import Window
 
@@ -141,3 +146,43 @@ def test_ops_in_window(lab: Lab, router: ReferenceRouter, replay, measure, windo
     measure("OPS-1", r.pos_p95_s, units="s", transactions=r.pos_transactions, failed=r.pos_failed, **where, **ctx)
     measure("OPS-2", r.cctv_loss * 100, units="%", sent=r.cctv_sent, received=r.cctv_received, cameras=1, **where, **ctx)
     measure("OPS-3", r.api_success * 100, units="%", calls=r.api_calls, **where, **ctx)
+
+
+@pytest.mark.requirement("FO-3")
+def test_dead_zone_in_window(lab: Lab, router: ReferenceRouter, replay, measure, window: Window, traveller: Passenger) -> None:
+    from bench.traces.replay import map_links
+
+    wanstate.settle(router)
+    h = router.config.health
+    lab_wans = [w.name for w in lab.plan.wans]
+    with links_kept(lab), RequestLoop(traveller, f"http://{GROUND}/", every_s=0.2, timeout_s=1.0) as requests:
+        playing = replay.play(window.trace, speed=window.speed, from_=window.from_s, to=window.to_s, links=window.links, name=Path(window.trace).name)
+        measure.on_trace(playing.plan.name, playing.plan.trace.meta.content_sha256)
+        try:
+            driven = {link: wan for link, wan in map_links(playing.plan.links, lab_wans, window.links, ignore_unmapped=True).items() if wan}
+            undriven = [w for w in lab_wans if w not in driven.values()]
+            zones = [z for z in dead_zones(playing.plan, sorted(driven)) if z.end_t > playing.trace_time()]
+            if not zones:
+                pytest.skip(f"no span of the window {fmt_trace_time(playing.plan.t0)}-{fmt_trace_time(playing.plan.t1)} has every "
+                            f"driven link ({', '.join(sorted(driven))}) out at once")
+            with outages(lab, undriven):  # the WANs the trace says nothing about: out for the trip
+                for i, zone in enumerate(zones):
+                    playing.wait_for_trace_time(zone.end_t, timeout=playing.plan.wall_s + 5)
+                    t_return = unix_time_of(playing, zone.end_t)
+                    limit = t_return + h.up_after * h.interval_s + h.timeout_s + SLACK_S + 10
+                    if i + 1 < len(zones):
+                        limit = min(limit, unix_time_of(playing, zones[i + 1].start_t))
+                    restored = None
+                    while restored is None and time.time() < limit:
+                        restored = requests.first_success(after=t_return)
+                        time.sleep(0.1)
+                    restore = (restored - t_return) if restored else max(0.0, limit - t_return)
+                    km = playing.plan.km_at(zone.end_t)
+                    print(f"dead zone {fmt_trace_time(zone.start_t)}-{fmt_trace_time(zone.end_t)} ({zone.length_s:.1f} s; "
+                          f"{', '.join(undriven) or 'no other WAN'} cut): service back {restore:.2f} s after the links returned"
+                          f"{'' if restored else ' (NOT within the wait)'}")
+                    measure("FO-3", restore, units="s", quantity="restore", trace_time_s=round(zone.end_t, 3),
+                            km=None if km is None else round(km, 3), dead_zone_s=round(zone.length_s, 3),
+                            restored=restored is not None, cut_for_window=",".join(undriven))
+        finally:
+            replay.stop()

@@ -16,7 +16,7 @@ RECORDING = REPO / "tests/data/recordings/starlink-dish-fjordlink/2025-01-30-18-
 
 def test_unknown_check_is_refused_before_any_lab(tmp_path: Path) -> None:
     proc = skybench("repro", str(RECORDING), "--kind", "starlink-dish", "--at", "165", "--check", "NOPE-9", "--results", str(tmp_path))
-    assert proc.returncode == 2 and "unknown check 'NOPE-9'" in proc.stderr and "FO-1, FO-2, THR-1, OPS-1" in proc.stderr
+    assert proc.returncode == 2 and "unknown check 'NOPE-9'" in proc.stderr and "FO-1, FO-2, FO-3, THR-1, OPS-1" in proc.stderr
 
 
 def test_a_recording_without_kind_is_pointed_at_kind(tmp_path: Path) -> None:
@@ -47,7 +47,10 @@ def test_repro_of_ops_traffic_under_load_in_a_window(tmp_path: Path) -> None:
     summary = json.loads(next(tmp_path.glob("repro-*/repro.json")).read_text())
     assert summary["requirement"] == "OPS-1" and len(summary["runs"]) == 1, proc.stdout + proc.stderr
     run = summary["runs"][0]
-    assert run["outcome"] == "passed" and run["verdict"] in ("pass", "marginal", "fail"), run
+    # The window holds the dish's 1 s obstruction: the CCTV stream may lose that second (OPS-2
+    # fails the test then, and the run counts as showing the symptom); either way all three are measured.
+    assert run["outcome"] in ("passed", "failed") and run["verdict"] in ("pass", "marginal", "fail"), run
+    assert run["symptom"] == (run["outcome"] == "failed" or run["verdict"] == "fail")
     # measured where the ops traffic ran: inside the replayed window, with what the trace gave the link
     assert 150.0 <= run["trace_time_s"] <= 180.0
     from bench.measure.store import load_measurements
@@ -55,3 +58,17 @@ def test_repro_of_ops_traffic_under_load_in_a_window(tmp_path: Path) -> None:
     rows = load_measurements(Path(run["run_dir"]))
     assert set(rows["requirement"]) == {"OPS-1", "OPS-2", "OPS-3"}
     assert (rows["trace_hash"].notna()).all() and rows["context"].str.contains("trace_up_mbps").all()
+
+
+@pytest.mark.lab
+def test_repro_of_a_dead_zone_cuts_the_undriven_wans(tmp_path: Path) -> None:
+    # The dish's 1 s obstruction drives oneweb; starlink and lte are cut for the window: a dead zone.
+    proc = skybench("repro", str(RECORDING), "--kind", "starlink-dish", "--at", "00:02:45", "--window", "30",
+                    "--check", "FO-3", "--runs", "1", "--map", "starlink=oneweb", "--results", str(tmp_path), "--quiet", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(next(tmp_path.glob("repro-*/repro.json")).read_text())
+    run = summary["runs"][0]
+    assert summary["requirement"] == "FO-3" and run["verdict"] == "pass", run
+    assert run["trace_time_s"] == pytest.approx(166.58, abs=0.1)  # measured at the zone's end
+    log = Path(run["run_dir"], "pytest.log").read_text()
+    assert "starlink, lte cut" in log

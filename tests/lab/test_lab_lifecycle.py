@@ -62,8 +62,12 @@ def test_a_failure_while_building_removes_what_was_built(untouched_host: HostSna
     assert not lab.ledger.path.exists()
 
 
+# The keeper takes Ctrl-C as a terminal would deliver it: a test run started in the background
+# of a non-interactive shell (`... &`) inherits SIGINT ignored, and Python then never raises
+# KeyboardInterrupt, so the SIGINT case would wait forever for a keeper that cannot hear it.
 KEEPER = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from bench.lab.lab import Lab
 lab = Lab().up()
 lab.popen("ground", ["sleep", "300"], name="sleeper")
@@ -107,7 +111,12 @@ def test_sigterm_and_ctrl_c_tear_the_lab_down(sig: signal.Signals) -> None:
     before = host_snapshot()
     proc, prefix = _start_keeper()
     proc.send_signal(sig)
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # the lab it left is the next lab's to remove; the keeper must not outlive the test
+        proc.wait()
+        raise
     assert not before.diff(host_snapshot())
     assert not (STATE_DIR / f"{prefix}.json").exists()
 

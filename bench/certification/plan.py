@@ -126,10 +126,10 @@ def load_plan(path: Path | None = None) -> CertificationPlan:
                             where=f"{path} requirements", fix="list only catalogue ids whose suites include certification")
     root = scenarios_dir()
     for r in plan.requirements:
-        if "::" in r.test:
-            module, function = r.test.split("::")
-            source = root / module
-            if not source.is_file() or f"def {function}(" not in source.read_text():
+        node = r.node_id(root)
+        if node is not None:
+            source = Path(node.split("::")[0])
+            if not source.is_file() or f"def {r.function}(" not in source.read_text():
                 raise PlanError(f"requirement {r.id}: test {r.test} does not exist", where=f"{path} requirements",
                                 fix=f"name a test function of a module under {root}")
     for name in plan.traces:

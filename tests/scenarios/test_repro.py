@@ -24,12 +24,21 @@ def test_a_recording_without_kind_is_pointed_at_kind(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "--kind" in proc.stderr
 
 
+def _repro_window(tmp_path: Path, check: str, runs: int, timeout: float = 400):  # type: ignore[no-untyped-def]
+    """`skybench repro` of the 30 s around the dish's obstruction at 00:02:45, the dish driving oneweb;
+    returns the process and the summary it wrote."""
+    proc = skybench("repro", str(RECORDING), "--kind", "starlink-dish", "--at", "00:02:45", "--window", "30",
+                    "--check", check, "--runs", str(runs), "--map", "starlink=oneweb", "--results", str(tmp_path), "--quiet",
+                    timeout=timeout)
+    found = list(tmp_path.glob("repro-*/repro.json"))
+    assert found, proc.stdout + proc.stderr
+    return proc, json.loads(found[0].read_text())
+
+
 @pytest.mark.lab
 def test_repro_of_a_fjordlink_window_runs_twice_and_counts(tmp_path: Path) -> None:
-    proc = skybench("repro", str(RECORDING), "--kind", "starlink-dish", "--at", "00:02:45", "--window", "30",
-                    "--check", "FO-1", "--runs", "2", "--map", "starlink=oneweb", "--results", str(tmp_path), "--quiet", timeout=400)
+    proc, summary = _repro_window(tmp_path, "FO-1", runs=2)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    summary = json.loads(next(tmp_path.glob("repro-*/repro.json")).read_text())
     assert summary["requirement"] == "FO-1" and len(summary["runs"]) == 2
     assert summary["window"] == [150.0, 180.0]
     for run in summary["runs"]:
@@ -42,9 +51,7 @@ def test_repro_of_a_fjordlink_window_runs_twice_and_counts(tmp_path: Path) -> No
 
 @pytest.mark.lab
 def test_repro_of_ops_traffic_under_load_in_a_window(tmp_path: Path) -> None:
-    proc = skybench("repro", str(RECORDING), "--kind", "starlink-dish", "--at", "00:02:45", "--window", "30",
-                    "--check", "OPS-1", "--runs", "1", "--map", "starlink=oneweb", "--results", str(tmp_path), "--quiet", timeout=400)
-    summary = json.loads(next(tmp_path.glob("repro-*/repro.json")).read_text())
+    proc, summary = _repro_window(tmp_path, "OPS-1", runs=1)
     assert summary["requirement"] == "OPS-1" and len(summary["runs"]) == 1, proc.stdout + proc.stderr
     run = summary["runs"][0]
     # The window holds the dish's 1 s obstruction: the CCTV stream may lose that second (OPS-2
@@ -63,10 +70,8 @@ def test_repro_of_ops_traffic_under_load_in_a_window(tmp_path: Path) -> None:
 @pytest.mark.lab
 def test_repro_of_a_dead_zone_cuts_the_undriven_wans(tmp_path: Path) -> None:
     # The dish's 1 s obstruction drives oneweb; starlink and lte are cut for the window: a dead zone.
-    proc = skybench("repro", str(RECORDING), "--kind", "starlink-dish", "--at", "00:02:45", "--window", "30",
-                    "--check", "FO-3", "--runs", "1", "--map", "starlink=oneweb", "--results", str(tmp_path), "--quiet", timeout=300)
+    proc, summary = _repro_window(tmp_path, "FO-3", runs=1, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    summary = json.loads(next(tmp_path.glob("repro-*/repro.json")).read_text())
     run = summary["runs"][0]
     assert summary["requirement"] == "FO-3" and run["verdict"] == "pass", run
     assert run["trace_time_s"] == pytest.approx(166.58, abs=0.1)  # measured at the zone's end

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import struct
 import time
 from typing import Any
 
@@ -18,11 +17,12 @@ import gevent.socket as gsocket
 from geventhttpclient.client import HTTPClient, HTTPClientPool
 from geventhttpclient.url import URL
 
-from bench.devices.reference.passenger import _first_a_record
+from bench.traffic.dns import ask_a_record
 from loadgen.lan import LanClient
 
 CLONE_NEWNET = 0x40000000
 DNS_CACHE_S = 60.0
+DNS_TIMEOUT_S = 6.0
 _libc = ctypes.CDLL(None, use_errno=True)
 _ns_fds: dict[str, int] = {}
 _home_fd: int | None = None
@@ -71,22 +71,13 @@ class Resolver:
         hit = self.cache.get(name)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
-        query = struct.pack(">HHHHHH", int.from_bytes(os.urandom(2), "big"), 0x0100, 1, 0, 0, 0)
-        query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00" + struct.pack(">HH", 1, 1)
-        last: Exception | None = None
-        for _ in range(3):
-            sock = client_socket(self.client, gsocket.AF_INET, gsocket.SOCK_DGRAM)
-            try:
-                sock.settimeout(2.0)
-                sock.sendto(query, (self.client.dns, 53))
-                address = _first_a_record(sock.recv(2048), name)
-                self.cache[name] = (address, time.monotonic() + DNS_CACHE_S)
-                return address
-            except OSError as exc:
-                last = exc
-            finally:
-                sock.close()
-        raise OSError(f"{self.client.name}: no DNS answer for {name} from {self.client.dns}: {last}")
+        sock = client_socket(self.client, gsocket.AF_INET, gsocket.SOCK_DGRAM)
+        try:
+            address = ask_a_record(self.client.dns, name, DNS_TIMEOUT_S, sock)
+        except OSError as exc:  # TimeoutError among them
+            raise OSError(f"{self.client.name}: no DNS answer for {name} from {self.client.dns}: {exc}") from exc
+        self.cache[name] = (address, time.monotonic() + DNS_CACHE_S)
+        return address
 
 
 class ClientPool(HTTPClientPool):

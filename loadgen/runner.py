@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from bench.devices.reference.passenger import _first_a_record
 from bench.errors import BenchError
 from bench.lab import netns
 from bench.steps import recorded, step
+from bench.traffic.dns import ask_a_record
 from loadgen.ground.services import DOMAIN, GroundServices
 from loadgen.lan import LanClient, attach_clients, detach_clients
 from loadgen.plan import RunPlan
@@ -130,13 +130,9 @@ class LoadRun:
         url = f"http://www.{DOMAIN}/"
 
         def probe() -> str:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.bind((client.ip, 0))
-                s.settimeout(3)
-                name = f"www.{DOMAIN}"
-                q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00\x00\x01\x00\x01"
-                s.sendto(q, (client.dns, 53))
-                address = _first_a_record(s.recv(2048), name)
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((client.ip, 0))
+            address = ask_a_record(client.dns, f"www.{DOMAIN}", 3.0, s)
             with socket.socket() as t:
                 t.bind((client.ip, 0))
                 t.settimeout(5)

@@ -9,7 +9,8 @@ import struct
 import time
 
 from bench.lab import netns
-from bench.traffic.bypass import OUTSIDE_HOST, OUTSIDE_RESOLVER, TUNNEL_DOMAIN, dns_query, dns_rcode_and_answers
+from bench.traffic.bypass import OUTSIDE_HOST, OUTSIDE_RESOLVER, TUNNEL_DOMAIN
+from bench.traffic.dns import dns_query, dns_rcode_and_answers
 
 
 def direct_tcp(ns: str, token: str, port: int = 443) -> str:

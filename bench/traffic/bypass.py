@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from bench.lab import netns
 from bench.steps import step
+from bench.traffic.dns import dns_qname
 
 if TYPE_CHECKING:
     from bench.lab.lab import Lab
@@ -153,21 +154,7 @@ class GroundWitness:
         return any(token in text for _, _, text in self.seen)
 
 
-# -- DNS on the wire --------------------------------------------------------------------------------
-def dns_query(name: str, qtype: int = 1, qid: int | None = None) -> bytes:
-    header = struct.pack(">HHHHHH", qid if qid is not None else secrets.randbelow(65536), 0x0100, 1, 0, 0, 0)
-    return header + b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00" + struct.pack(">HH", qtype, 1)
-
-
-def dns_qname(packet: bytes) -> str:
-    labels, pos = [], 12
-    while pos < len(packet) and packet[pos] != 0:
-        n = packet[pos]
-        labels.append(packet[pos + 1:pos + 1 + n].decode(errors="replace"))
-        pos += n + 1
-    return ".".join(labels)
-
-
+# -- the tunnel server's answers -------------------------------------------------------------------
 def dns_answer(query: bytes) -> bytes:
     """A TXT (or A) answer carrying data, as a tunnel's authoritative server would give."""
     qid = query[:2]
@@ -181,8 +168,3 @@ def dns_answer(query: bytes) -> bytes:
         qtype, rdata = 1, socket.inet_aton(OUTSIDE_HOST)
     answer = b"\xc0\x0c" + struct.pack(">HHIH", qtype, 1, 60, len(rdata)) + rdata
     return qid + struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0) + question + answer
-
-
-def dns_rcode_and_answers(reply: bytes) -> tuple[int, int]:
-    _id, flags, _qd, an, _ns, _ar = struct.unpack(">HHHHHH", reply[:12])
-    return flags & 0xF, an

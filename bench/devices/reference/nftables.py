@@ -78,7 +78,7 @@ def render_ruleset(plan: RouterPlan, active_marks: dict[str, int]) -> str:
         )
     portal_rules = ""
     if cfg.portal.enabled:
-        portal_rules = f"""
+        portal_rules = """
         ether saddr . ip saddr != @sessions goto walled_garden"""
     exempt_set = f"elements = {{ {exempt} }}" if exempt else ""
     return f"""

@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import socket
-import struct
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,7 @@ from urllib.parse import urlparse
 from bench.errors import BenchError
 from bench.lab import netns
 from bench.steps import recorded
+from bench.traffic.dns import ask_a_record
 
 if TYPE_CHECKING:
     from bench.lab.lab import Lab
@@ -159,17 +159,11 @@ class Passenger:
         server = self.lease.dns if self.lease else None
         if server is None:
             raise BenchError("no DNS server yet", where=self.name, fix="connect() first")
-        query = struct.pack(">HHHHHH", 0x5b5b, 0x0100, 1, 0, 0, 0)
-        query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00" + struct.pack(">HH", 1, 1)
 
-        def ask() -> bytes:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.settimeout(timeout_s)
-                s.sendto(query, (server, 53))
-                return s.recv(2048)
+        def ask() -> str:
+            return ask_a_record(server, name, timeout_s)
 
-        reply = ask() if _in_namespace(self.ns) else netns.run_in(self.ns, ask)
-        return _first_a_record(reply, name)
+        return ask() if _in_namespace(self.ns) else netns.run_in(self.ns, ask)
 
     def download(self, seconds: float | None = None, nbytes: int = 0, server: str = "198.19.0.1",
                  sample_s: float = 0.05, samples: list[tuple[float, int, int, int]] | None = None,
@@ -318,28 +312,3 @@ def _in_namespace(name: str) -> bool:
         return os.stat("/proc/thread-self/ns/net").st_ino == netns.inode(name)
     except OSError:
         return False
-
-
-def _first_a_record(reply: bytes, name: str) -> str:
-    (_id, flags, qd, an, _ns, _ar) = struct.unpack(">HHHHHH", reply[:12])
-    rcode = flags & 0xF
-    if rcode != 0 or an == 0:
-        raise BenchError(f"DNS has no address for {name} (rcode {rcode})")
-    pos = 12
-    for _ in range(qd):
-        while reply[pos] != 0:
-            pos += reply[pos] + 1
-        pos += 5
-    for _ in range(an):
-        if reply[pos] & 0xC0 == 0xC0:
-            pos += 2
-        else:
-            while reply[pos] != 0:
-                pos += reply[pos] + 1
-            pos += 1
-        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", reply[pos:pos + 10])
-        pos += 10
-        if rtype == 1 and rdlen == 4:
-            return socket.inet_ntoa(reply[pos:pos + 4])
-        pos += rdlen
-    raise BenchError(f"DNS answer for {name} holds no A record")

@@ -29,6 +29,7 @@ from bench.devices.reference.plan import RUN_FILES, RouterPlan, make_plan
 from bench.errors import BenchError
 from bench.lab import netns
 from bench.steps import recorded, step
+from bench.traffic.dns import ask_a_record
 
 if TYPE_CHECKING:
     from bench.lab.lab import Lab
@@ -216,13 +217,26 @@ class ReferenceRouter:
             try:
                 self.status()
                 ground = self._output_path("ground services")
-                if ground is not None and b"ready" in ground.read_bytes():
+                if ground is not None and b"ready" in ground.read_bytes() and self._dns_answers():
                     return
-            except OSError as exc:
+            except (OSError, BenchError) as exc:
                 last = exc
             time.sleep(0.1)
         raise BenchError(f"routerd or the ground services were not ready within {START_TIMEOUT_S:.0f} s ({last})",
                          where=f"namespace {self.lab.ns('router')}", fix=f"see {self._output_path('routerd')}")
+
+    def _dns_answers(self) -> bool:
+        """dnsmasq answers the portal's name on both LAN addresses. Ready means serving: routerd's
+        API alone said nothing of the resolver, which is what a passenger asks first after a boot."""
+        assert self.plan is not None
+        plan = self.plan
+        portal = f"portal.{plan.config.portal.domain}"
+
+        def ask() -> bool:
+            return all(ask_a_record(server, portal, 0.5) == plan.passenger_address
+                       for server in (plan.passenger_address, plan.ops_address))
+
+        return netns.run_in(plan.namespace, ask)
 
     def _output_path(self, name: str) -> Path | None:
         return self.plan.file(f"{name.replace(' ', '-')}.out") if self.plan else None

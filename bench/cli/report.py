@@ -40,7 +40,7 @@ def trends(
     else:
         runs = max((len(t.runs) for t in found), default=0)
         table = Table(title=f"requirements over the last {runs} run(s)")
-        for column in ("requirement", "quantity", "limit", f"values (oldest → latest), units", "baseline", "latest", "change", "regression"):
+        for column in ("requirement", "quantity", "limit", "values (oldest → latest), units", "baseline", "latest", "change", "regression"):
             table.add_column(column)
         for t in found:
             values = " ".join(f"[{VERDICT_STYLE.get(v or '', 'white')}]{x:.4g}[/]" for x, v in zip(t.values, t.verdicts) if x is not None)

@@ -53,8 +53,15 @@ mount -t devtmpfs dev $R/dev || fail "mount dev"
 mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts || fail "mount devpts"
 mount -t tmpfs -o mode=1777 shm $R/dev/shm || fail "mount dev/shm"
+# The guest's writable /tmp and /run hide the host's. A checkout or virtualenv there (a CI clone
+# in /tmp) is shown again at its own path from a view of the root taken before they cover it.
+mkdir -p /hostview
+mount -o bind $R /hostview || fail "bind the host root"
 mount -t tmpfs -o mode=1777 tmp $R/tmp || fail "mount tmp"
 mount -t tmpfs -o mode=755 run $R/run || fail "mount run"
+for P in $KEEP; do
+    mkdir -p "$R$P" && mount -o bind "/hostview$P" "$R$P" || fail "show the host's $P in the guest"
+done
 # The share appears at the same path as on the host (mkdir works when that path is under the
 # guest's /tmp or /run tmpfs; elsewhere the directory already exists on the read-only root).
 mkdir -p "$R$SHARE_DIR" 2>/dev/null

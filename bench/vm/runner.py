@@ -92,13 +92,24 @@ def _job_script(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _check_share_path(share: Path) -> None:
+def _check_share_path(share: Path, what: str = "the VM share path") -> None:
     # The path goes through a shell `.`-sourced file and mount(8); keep it boring.
     if not re.fullmatch(r"/[A-Za-z0-9._/+-]*", str(share)):
         raise HostError(
-            f"the VM share path {share} has characters the guest's init cannot handle",
+            f"{what} {share} has characters the guest's init cannot handle",
             fix="use a directory path made of letters, digits and . _ - + /",
         )
+
+
+def hidden_host_paths(paths: Iterable[Path]) -> list[str]:
+    """The paths among `paths` that the guest's own /tmp and /run tmpfs would hide (a checkout or
+    virtualenv under /tmp), outermost first; the guest's init shows each again at its own path."""
+    hidden: list[Path] = []
+    for path in sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts)):
+        if path.parts[1:2] in (("tmp",), ("run",)) and len(path.parts) > 2 and not any(path.is_relative_to(h) for h in hidden):
+            _check_share_path(path, "the directory the guest must see")
+            hidden.append(path)
+    return [str(p) for p in hidden]
 
 
 def qemu_command(*, kernel_image: Path, initramfs: Path, share: Path, nonce: str, cpus: int, memory_mb: int) -> list[str]:
@@ -155,7 +166,8 @@ def run_in_vm(
         build_initramfs(kernel, modules, initramfs)
         full_env = {**default_env(), **(env or {}), "SKYBENCH_VM_SHARE": str(share)}
         (control / "job.sh").write_text(_job_script(argv, cwd, full_env))
-        (control / "job.conf").write_text(f"SHARE_DIR={shlex.quote(str(share))}\n")
+        keep = hidden_host_paths([cwd, Path(sys.prefix)])
+        (control / "job.conf").write_text(f"SHARE_DIR={shlex.quote(str(share))}\nKEEP={shlex.quote(' '.join(keep))}\n")
 
         command = qemu_command(
             kernel_image=kernel.boot_image, initramfs=initramfs, share=share, nonce=nonce,

@@ -26,7 +26,7 @@ from bench.errors import HostError
 from bench.vm import VmResult, VmTimeoutError, netem_vm_available, run_in_vm
 from bench.vm.initramfs import build_initramfs
 from bench.vm.kernel import DEFAULT_MODULES, GuestKernel, guest_kernel
-from bench.vm.runner import OWNER_FILE, RUN_DIR_PREFIX, sweep_stale_run_dirs
+from bench.vm.runner import OWNER_FILE, RUN_DIR_PREFIX, hidden_host_paths, sweep_stale_run_dirs
 from tests.hostsnap import HostSnapshot, host_snapshot
 
 pytestmark = pytest.mark.vm
@@ -123,6 +123,26 @@ def test_nonzero_exit_code_and_output_come_back(kernel: GuestKernel) -> None:
     assert result.output.splitlines() == ["to-stdout", "to-stderr", str(REPO)]
     assert result.boot_s is not None and 0 < result.boot_s < result.duration_s
     print(f"\nboot to /init {result.boot_s:.2f} s, whole run {result.duration_s:.2f} s")
+
+
+def test_a_checkout_under_the_hosts_tmp_is_seen_in_the_guest(kernel: GuestKernel) -> None:
+    # A CI clone in /tmp: the guest's own tmpfs /tmp would hide it (the VM tests then failed with
+    # "cannot cd"). The guest sees the host's directory at its path, read-only, and its /tmp
+    # around it stays the guest's own, writable.
+    with tempfile.TemporaryDirectory(prefix="skybench-vm-checkout-", dir="/tmp") as checkout:
+        (Path(checkout) / "marker.txt").write_text("from the host\n")
+        script = "pwd; cat marker.txt; touch here 2>/dev/null || echo read-only; touch /tmp/own && echo tmp-writable"
+        result = run_in_vm(["sh", "-c", script], cwd=Path(checkout), timeout_s=120)
+    assert result.exit_code == 0, result.console
+    assert result.output.splitlines() == [checkout, "from the host", "read-only", "tmp-writable"]
+
+
+def test_only_paths_the_guests_tmpfs_would_hide_are_shown_again() -> None:
+    assert hidden_host_paths([Path("/tmp/ci/clone"), Path("/tmp/ci/clone/.venv"), Path("/usr"), Path("/run/x")]) == [
+        "/run/x", "/tmp/ci/clone"]
+    assert hidden_host_paths([REPO]) == ([] if REPO.parts[1] not in ("tmp", "run") else [str(REPO)])
+    with pytest.raises(HostError, match="the directory the guest must see /tmp/a b"):
+        hidden_host_paths([Path("/tmp/a b")])
 
 
 def test_timeout_kills_qemu_and_removes_temp_files(kernel: GuestKernel) -> None:

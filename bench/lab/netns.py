@@ -137,6 +137,19 @@ def run_in(name: str, fn: Callable[[], T]) -> T:
     return result["value"]  # type: ignore[return-value]
 
 
+def start_in(name: str, fn: Callable[[], object], *, thread_name: str | None = None) -> threading.Thread:
+    """Start a daemon thread that enters the namespace and runs fn there, alongside the caller
+    (probes, clients, senders); join it when done. An exception in fn goes to threading's hook."""
+
+    def target() -> None:
+        netns.setns(name, flags=0)
+        fn()
+
+    thread = threading.Thread(target=target, name=thread_name or f"netns:{name}", daemon=True)
+    thread.start()
+    return thread
+
+
 _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
 

@@ -123,9 +123,7 @@ class OpsClients:
     def __enter__(self) -> OpsClients:
         with step("ops clients start", ns=self.ns, pos_every_s=self.pos_every_s, api_every_s=self.api_every_s, cctv="2 Mbit/s"):
             for fn in (self._pos, self._api, self._camera):
-                t = threading.Thread(target=lambda f=fn: netns.run_in(self.ns, f), daemon=True, name=f"ops {fn.__name__}")
-                t.start()
-                self._threads.append(t)
+                self._threads.append(netns.start_in(self.ns, fn, thread_name=f"ops {fn.__name__}"))
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:

@@ -55,9 +55,7 @@ class PassengerProbe:
         with step("passenger probe start", ns=self.ns, server=f"{self.server}:{self.port}",
                   call_interval_s=self.interval_s, new_flow_every_s=self.new_flow_every_s):
             for target in (self._call, self._new_flows):
-                t = threading.Thread(target=lambda f=target: netns.run_in(self.ns, f), daemon=True, name=f"probe {self.ns}")
-                t.start()
-                self._threads.append(t)
+                self._threads.append(netns.start_in(self.ns, target, thread_name=f"probe {self.ns}"))
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:

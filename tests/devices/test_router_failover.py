@@ -11,6 +11,7 @@ import pytest
 
 from bench.devices.reference import ReferenceRouter
 from bench.devices.reference.passenger import Passenger
+from bench.lab import netns
 from bench.lab.lab import Lab
 from tests.devices.router_helpers import router  # noqa: F401 - fixture
 
@@ -27,7 +28,7 @@ class PathWatcher:
         self.lab = lab
         self.seen: list[tuple[float, str | None]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: lab.run_in("passengers", self._run), daemon=True)
+        self._thread: threading.Thread | None = None
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -44,12 +45,13 @@ class PathWatcher:
         return next((t for t, a in self.seen if t >= after and a == address), None)
 
     def __enter__(self) -> PathWatcher:
-        self._thread.start()
+        self._thread = netns.start_in(self.lab.ns("passengers"), self._run)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def test_outage_moves_traffic_to_the_next_wan_and_back(lab: Lab, router: ReferenceRouter) -> None:

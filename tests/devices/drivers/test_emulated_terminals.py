@@ -134,8 +134,7 @@ def test_throughput_follows_the_traffic(lab: Lab, terminals: TerminalServices) -
 
     with terminal_driver(lab.config, "starlink", embedded=lab) as dish, \
             EchoServer(lab.ns("ground"), STARLINK_PROBE):
-        sender = threading.Thread(target=lambda: netns.run_in(lab.ns("router"), blast), daemon=True)
-        sender.start()
+        sender = netns.start_in(lab.ns("router"), blast)
         try:
             seen = [dish.throughput() for _ in range(8) if not time.sleep(0.25)]
         finally:

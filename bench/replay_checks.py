@@ -193,8 +193,9 @@ def dead_zones(plan: ReplayPlan, links: list[str]) -> list[OutageSpan]:
     for those links), as OutageSpans of link "+".join(links)."""
     if not links:
         return []
-    common = [(o.start_t, o.end_t) for o in plan.outages() if o.link == links[0]]
+    outages = plan.outages()
+    common = [(o.start_t, o.end_t) for o in outages if o.link == links[0]]
     for link in links[1:]:
-        spans = [(o.start_t, o.end_t) for o in plan.outages() if o.link == link]
+        spans = [(o.start_t, o.end_t) for o in outages if o.link == link]
         common = [(max(a0, b0), min(a1, b1)) for a0, a1 in common for b0, b1 in spans if max(a0, b0) < min(a1, b1)]
     return [OutageSpan("+".join(links), a, b) for a, b in sorted(common)]

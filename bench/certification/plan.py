@@ -57,12 +57,14 @@ class PlanRequirement(BaseModel):
     def function(self) -> str:
         return self.test.split("::")[-1]
 
+    @property
+    def module(self) -> str | None:
+        """The module of a test outside the certification suite, relative to scenarios/ (None: inside it)."""
+        return self.test.split("::")[0] if "::" in self.test else None
+
     def node_id(self, scenarios_dir: Path) -> str | None:
         """The pytest node id of a test outside the certification suite (None: inside it)."""
-        if "::" not in self.test:
-            return None
-        module, function = self.test.split("::")
-        return f"{scenarios_dir / module}::{function}"
+        return None if self.module is None else f"{scenarios_dir / self.module}::{self.function}"
 
 
 class CertificationPlan(BaseModel):
@@ -126,9 +128,8 @@ def load_plan(path: Path | None = None) -> CertificationPlan:
                             where=f"{path} requirements", fix="list only catalogue ids whose suites include certification")
     root = scenarios_dir()
     for r in plan.requirements:
-        node = r.node_id(root)
-        if node is not None:
-            source = Path(node.split("::")[0])
+        if r.module is not None:
+            source = root / r.module
             if not source.is_file() or f"def {r.function}(" not in source.read_text():
                 raise PlanError(f"requirement {r.id}: test {r.test} does not exist", where=f"{path} requirements",
                                 fix=f"name a test function of a module under {root}")

@@ -30,7 +30,7 @@ from bench.lab import addressing
 from bench.lab.lab import Lab
 from bench.replay_checks import (SLACK_S, dead_zones, emulated_rate_bps, failback_after, failover_at, goodput_during, links_kept,
                                  unix_time_of)
-from bench.traces.replay import fmt_trace_time
+from bench.traces.replay import fmt_trace_time, map_links
 from bench.traffic import wanstate
 from bench.traffic.iperf import IperfServers
 from bench.traffic.links import outages
@@ -49,8 +49,6 @@ OPS_MIN_S = 10.0
 
 def _active_link(replay, router: ReferenceRouter, window: Window) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     active = wanstate.preferred(router)[0]
-    from bench.traces.replay import map_links
-
     wans = map_links(replay.plan.links, list(router.status()["wans"]), window.links, ignore_unmapped=True)
     link = next((link for link, wan in wans.items() if wan == active), None)
     if link is None:
@@ -150,8 +148,6 @@ def test_ops_in_window(lab: Lab, router: ReferenceRouter, replay, measure, windo
 
 @pytest.mark.requirement("FO-3")
 def test_dead_zone_in_window(lab: Lab, router: ReferenceRouter, replay, measure, window: Window, traveller: Passenger) -> None:
-    from bench.traces.replay import map_links
-
     wanstate.settle(router)
     h = router.config.health
     lab_wans = [w.name for w in lab.plan.wans]

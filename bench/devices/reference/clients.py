@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from bench.devices.reference.config import RouterConfig
+from bench.devices.reference.passenger import Passenger
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
-    from bench.devices.reference.passenger import Passenger
     from bench.devices.reference.router import ReferenceRouter
     from bench.lab.lab import Lab
 
@@ -84,8 +84,6 @@ def free_tier_rates(lab: Lab, seconds: float, name: str = "free") -> tuple[float
     """A new passenger on the free tier downloads for `seconds`: its rate on the wire (Ethernet
     bytes: what the cap is configured in and HTB counts) and as payload, from second 1 on (after
     the HTB bucket's burst and TCP's start), in bit/s, and the session the portal gave it."""
-    from bench.devices.reference.passenger import Passenger
-
     with Passenger(lab, name) as p:
         p.connect()
         session = accept_terms(p)

@@ -159,11 +159,9 @@ class Passenger:
         server = self.lease.dns if self.lease else None
         if server is None:
             raise BenchError("no DNS server yet", where=self.name, fix="connect() first")
-
-        def ask() -> str:
+        if _in_namespace(self.ns):
             return ask_a_record(server, name, timeout_s)
-
-        return ask() if _in_namespace(self.ns) else netns.run_in(self.ns, ask)
+        return netns.run_in(self.ns, lambda: ask_a_record(server, name, timeout_s))
 
     def download(self, seconds: float | None = None, nbytes: int = 0, server: str = "198.19.0.1",
                  sample_s: float = 0.05, samples: list[tuple[float, int, int, int]] | None = None,

@@ -129,6 +129,30 @@ def check_leftovers() -> Check:
     return Check("leftovers", "ok", f"none ({len(live)} lab(s) running)")
 
 
+def check_cables(config: LabConfig) -> list[Check]:
+    """Each host interface a hardware lab file names: there, with carrier, its MTU, and not the
+    host's own (no address or route of the host's goes through it)."""
+    from bench.lab import hostif
+
+    checks = []
+    for field, name in config.cables():
+        iface = hostif.inspect(name)
+        label = f"cable {name} ({field})"
+        if iface is None:
+            checks.append(Check(label, "fail", "no such interface on this host",
+                                "cable the NIC and check its name with `ip link`, or correct the lab file"))
+        elif iface.used_by_host:
+            used = ", ".join([f"{a}/{p}" for a, p in iface.addresses] + [f"route {r}" for r in iface.routes])
+            checks.append(Check(label, "fail", f"the host uses it ({used}): the bench would cut the host off by taking it",
+                                "name an interface cabled to the DUT (or a terminal) only, with none of the host's addresses"))
+        elif not iface.carrier:
+            checks.append(Check(label, "warn", f"no carrier (MTU {iface.mtu}, {'up' if iface.up else 'down'})",
+                                "is the DUT (or terminal) at the other end powered and cabled?"))
+        else:
+            checks.append(Check(label, "ok", f"carrier, MTU {iface.mtu}, {iface.kind or 'physical'}, {iface.mac}"))
+    return checks
+
+
 def run_checks(config: LabConfig) -> list[Check]:
     checks: list[Check] = [check_python(), check_privileges()]
     if checks[-1].status == "fail":
@@ -143,4 +167,5 @@ def run_checks(config: LabConfig) -> list[Check]:
     checks += [check_tool(b, p, required=r) for b, p, r in tools]
     probes: list[Callable[[], Check]] = [check_netem_vm, check_ports, check_leftovers]
     checks += [probe() for probe in probes]
+    checks += check_cables(config)
     return checks

@@ -116,5 +116,5 @@ def _loopback(lab: Lab, profile: Any, users: int, spawn_rate: float, total: floa
                                                ip=ip, prefixlen=32, router=ip, dns=ip, table=0, lease_s=0.0))
     with GroundServices(lab, role="loopback") as ground:
         with LoadRun(lab, profile, users=users, spawn_rate=spawn_rate, run_time_s=total, out_dir=out, ground=ground,
-                     role="loopback", clients=clients, hosts=hosts, check_portal=False) as run:
+                     role="loopback", clients=clients, hosts=hosts, behind_dut=False) as run:
             return _measure(run, ramp_s, total, users)

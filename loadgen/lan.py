@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bench.devices.reference.passenger import dhcp_lease
+from bench.traffic.passenger import dhcp_lease
 from bench.errors import BenchError
 from bench.lab import netns
 from bench.steps import step
@@ -62,11 +62,14 @@ def _mac() -> str:
     return "02:5c:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(4))
 
 
-def _gateway_mac(ns: str, lower: str, gateway: str) -> str | None:
-    """The gateway's MAC as the LAN's own interface resolves it (one ARP exchange)."""
+def _gateway_mac(ns: str, client: LanClient) -> str | None:
+    """The gateway's MAC as one client's interface resolves it (one ARP exchange, from the
+    client's own address: the namespace itself may have no route at all)."""
+    gateway = client.router
 
     def poke() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((client.ip, 0))
             s.sendto(b"", (gateway, 9))
 
     netns.run_in(ns, poke)
@@ -103,8 +106,6 @@ def attach_clients(lab: Lab, role: str, lower: str, count: int, *, kind: Kind, f
                     made.append((f"{kind} {i:04d}", ifname, mac))
                     ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], state="up")
             leases = _leases(lab, ns, made, kind, dhcp_timeout_s, dhcp_tries)
-            gateway = leases[0][1].router
-            gw_mac = _gateway_mac(ns, lower, gateway)
             with netns.ipr(ns) as ipr:
                 for i, ((name, ifname, mac), (lease_name, lease)) in enumerate(zip(made, leases)):
                     assert name == lease_name
@@ -115,14 +116,18 @@ def attach_clients(lab: Lab, role: str, lower: str, count: int, *, kind: Kind, f
                     ipr.route("add", dst=network, oif=idx, table=table, scope=253)
                     ipr.route("add", dst="0.0.0.0/0", gateway=lease.router, oif=idx, table=table)
                     ipr.rule("add", table=table, priority=RULE_PRIORITY_BASE[kind] + first + i, src=lease.ip, src_len=32)
-                    if gw_mac:
-                        # A static entry for the gateway: the kernel's neighbour table is shared by
-                        # every namespace on the host (gc_thresh3, 1024 here) and the router's own
-                        # entries for each client already fill it; permanent entries do not count.
-                        ipr.neigh("replace", dst=lease.router, lladdr=gw_mac, ifindex=idx, state=NUD_PERMANENT)
                     clients.append(LanClient(name=name, kind=kind, namespace=ns, ifname=ifname, mac=mac, ip=lease.ip,
                                              prefixlen=lease.mask, router=lease.router, dns=lease.dns, table=table,
                                              lease_s=lease.took_s))
+            gw_mac = _gateway_mac(ns, clients[0])
+            if gw_mac:
+                # A static entry for the gateway on every client: the kernel's neighbour table is
+                # shared by every namespace on the host (gc_thresh3, 1024 here) and the router's
+                # own entries for each client already fill it; permanent entries do not count.
+                with netns.ipr(ns) as ipr:
+                    for client in clients:
+                        idx = ipr.link_lookup(ifname=client.ifname)[0]
+                        ipr.neigh("replace", dst=client.router, lladdr=gw_mac, ifindex=idx, state=NUD_PERMANENT)
     except BaseException:
         _remove(ns, kind, [ifname for _, ifname, _ in made], first, len(made))
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from bench.devices.profile import PortalProfile
 from loadgen.lan import LanClient
 from loadgen.profile import Profile
 
@@ -13,6 +14,8 @@ class RunPlan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     profile: Profile
+    portal: PortalProfile | None  # how a passenger gets online at the DUT's portal (the lab's DUT profile); None: no DUT
+    portal_source: str = "DUT profile"  # the profile's file, for messages
     passengers: list[LanClient]
     ops: list[LanClient]
     out_dir: str

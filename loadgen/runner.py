@@ -13,6 +13,7 @@ DHCP, the portal check and Locust itself each have a deadline; past it the proce
 
 from __future__ import annotations
 
+import http.client
 import math
 import os
 import socket
@@ -21,11 +22,13 @@ import sys
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from bench.errors import BenchError
 from bench.lab import netns
 from bench.steps import recorded, step
 from bench.traffic.dns import ask_a_record
+from bench.traffic.journey import Reply, journey_for
 from loadgen.ground.services import DOMAIN, GroundServices
 from loadgen.lan import LanClient, attach_clients, detach_clients
 from loadgen.plan import RunPlan
@@ -64,7 +67,7 @@ def clients_needed(profile: Profile, users: int, workers: int = 0) -> dict[str, 
 class LoadRun:
     def __init__(self, lab: Lab, profile: str | Path | Profile, *, users: int, spawn_rate: float, run_time_s: float,
                  out_dir: Path, workers: int = 0, ground: GroundServices | None = None, dhcp_timeout_s: float = 20.0,
-                 check_portal: bool = True, role: str = "passengers", clients: dict[str, list[LanClient]] | None = None,
+                 behind_dut: bool = True, role: str = "passengers", clients: dict[str, list[LanClient]] | None = None,
                  hosts: dict[str, str] | None = None) -> None:
         self.lab = lab
         self.name = "loadgen"
@@ -74,7 +77,7 @@ class LoadRun:
         self.users, self.spawn_rate, self.run_time_s, self.workers = users, spawn_rate, run_time_s, workers
         self.out_dir = Path(out_dir)
         self.dhcp_timeout_s = dhcp_timeout_s
-        self.check_portal = check_portal
+        self.behind_dut = behind_dut  # False: the loopback baseline (no DUT, so no portal to pass)
         self.role = role  # where Locust runs
         self._given = clients  # clients made by the caller (the loopback baseline) instead of leased
         self.hosts = hosts or {}
@@ -112,13 +115,15 @@ class LoadRun:
             if need["passenger"]:
                 passengers = attach_clients(self.lab, "passengers", "wifi0", need["passenger"], kind="passenger", dhcp_timeout_s=self.dhcp_timeout_s)
                 self.clients += passengers
-                if self.check_portal:
+                if self.behind_dut:
                     self._check_portal(passengers[0])
             if need["ops"]:
                 ops = attach_clients(self.lab, "ops", "ops0", need["ops"], kind="ops", dhcp_timeout_s=self.dhcp_timeout_s)
                 self.clients += ops
-            plan = RunPlan(profile=self.profile, passengers=passengers, ops=ops, out_dir=str(self.out_dir), workers=self.workers,
-                           domain=DOMAIN, ca_file=str(self._ground.ca_file), hosts=self.hosts)
+            dut = self.lab.config.profile
+            plan = RunPlan(profile=self.profile, portal=dut.portal if self.behind_dut else None, portal_source=dut.source, passengers=passengers, ops=ops,
+                           out_dir=str(self.out_dir), workers=self.workers, domain=DOMAIN, ca_file=str(self._ground.ca_file),
+                           hosts=self.hosts)
             self.plan_file.write_text(plan.model_dump_json())
             self._start_locust()
         except BaseException:
@@ -126,30 +131,31 @@ class LoadRun:
             raise
 
     def _check_portal(self, client: LanClient) -> None:
-        """Before hundreds of users try: can a passenger reach the captive portal at all?"""
-        url = f"http://www.{DOMAIN}/"
+        """Before hundreds of users try: does a passenger's captive check get an answer the DUT
+        profile knows (captive, or already online)?"""
+        journey = journey_for(self.lab.config.profile)
 
-        def probe() -> str:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((client.ip, 0))
-            address = ask_a_record(client.dns, f"www.{DOMAIN}", 3.0, s)
-            with socket.socket() as t:
-                t.bind((client.ip, 0))
-                t.settimeout(5)
-                t.connect((address, 80))
-                t.sendall(f"GET / HTTP/1.1\r\nHost: www.{DOMAIN}\r\nConnection: close\r\n\r\n".encode())
-                return t.recv(4096).decode(errors="replace")
-
-        with step("portal check", client=client.name, url=url):
+        def send(step_name: str, method: str, url: str, body: bytes | None, headers: dict[str, str], ok: object) -> Reply:
+            u = urlparse(url)
+            host = u.hostname or ""
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind((client.ip, 0))
+                address = host if host.replace(".", "").isdigit() else ask_a_record(client.dns, host, 3.0, s)
+            conn = http.client.HTTPConnection(address, u.port or 80, timeout=5, source_address=(client.ip, 0))
             try:
-                head = netns.run_in(client.namespace, probe)
+                conn.request(method, (u.path or "/") + (f"?{u.query}" if u.query else ""), body=body, headers={"Host": host, **headers})
+                resp = conn.getresponse()
+                return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+            finally:
+                conn.close()
+
+        with step("portal check", client=client.name, url=self.lab.config.profile.portal.detect.url) as rec:
+            try:
+                check = netns.run_in(client.namespace, lambda: journey.check(send))
             except (OSError, BenchError) as exc:
-                raise BenchError(f"the captive portal is unreachable: {url} failed ({exc}); expected a 302 to http://portal.{DOMAIN}/",
-                                 where=f"{client.name} ({client.ip}, {client.mac})", fix="is the DUT's portal (and its DNS) up on the passenger LAN?") from None
-            status = head.split("\r\n", 1)[0]
-            if not (" 302 " in status and f"portal.{DOMAIN}" in head) and " 200 " not in status:
-                raise BenchError(f"expected the captive portal's 302 to http://portal.{DOMAIN}/ for {url}, got {status!r}",
-                                 where=f"{client.name} ({client.ip}, {client.mac})", fix="is the DUT's captive portal enabled?")
+                raise BenchError(f"the captive check failed: {exc}", where=f"{client.name} ({client.ip}, {client.mac})",
+                                 fix="is the DUT's portal (and its DNS) up on the passenger LAN, as its profile describes?") from None
+            rec["result"] = check.state
 
     def _locust(self, role: str, extra: list[str]) -> None:
         log = open(self.out_dir / f"locust-{role}.log", "wb")

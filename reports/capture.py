@@ -1,8 +1,8 @@
-"""Packet capture of the DUT's WAN and LAN interfaces during a lab test, kept only if it fails.
+"""Packet capture of the DUT's WAN and LAN traffic during a lab test, kept only if it fails.
 
-The bench owns the router namespace's interfaces in the embedded lab (``wan-<name>``,
-``lan-pass``, ``lan-ops``), so it captures there: one ``tcpdump -i any`` started inside the
-router namespace with ``Lab.popen`` (in the lab's cleanup ledger like every lab process), in
+The bench captures on its own side of the DUT's cables, whatever the DUT is: the passengers' and
+ops LANs and each WAN's terminal port (``DutCapture``: one ``tcpdump -i any`` per namespace,
+started with ``Lab.popen``, in the lab's cleanup ledger like every lab process), in
 ring-buffer mode (``-C``/``-W``: at most ``files`` x ``file_mb`` MB on disk, the oldest packets
 overwritten), headers only (``snaplen`` bytes a packet), so a long test costs bounded disk and
 tcpdump's C loop costs little CPU. The Linux "cooked v2" link type keeps each packet's interface
@@ -30,9 +30,9 @@ TCPDUMP = "tcpdump"
 
 
 class RingCapture:
-    """A ring-buffer capture of one lab namespace's interfaces (default: the router's)."""
+    """A ring-buffer capture of one lab namespace's interfaces."""
 
-    def __init__(self, lab: Any, *, role: str = "router", files: int = 2, file_mb: int = 4, snaplen: int = 200,
+    def __init__(self, lab: Any, *, role: str, files: int = 2, file_mb: int = 4, snaplen: int = 200,
                  name: str = "capture") -> None:
         self.lab = lab
         self.role = role
@@ -117,3 +117,33 @@ class RingCapture:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+class DutCapture:
+    """The DUT's traffic on the bench's side of its cables: a RingCapture in the passengers' and
+    ops LANs' namespaces and in each WAN's terminal namespace."""
+
+    def __init__(self, lab: Any, *, files: int = 2, file_mb: int = 2) -> None:
+        roles = ["passengers", "ops", *(w.terminal_role for w in lab.plan.wans)]
+        self.rings = [RingCapture(lab, role=role, files=files, file_mb=file_mb, name=f"capture-{role}") for role in roles]
+
+    def start(self) -> DutCapture:
+        try:
+            for ring in self.rings:
+                ring.start()
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def stop(self) -> list[tuple[str, list[Path], dict[int, str]]]:
+        """(namespace role, its ring's files oldest first, its interface names by index) per ring."""
+        out = []
+        for ring in self.rings:
+            interfaces = ring.interfaces()
+            out.append((ring.role, ring.stop(), interfaces))
+        return out
+
+    def remove(self) -> None:
+        for ring in self.rings:
+            ring.remove()

@@ -58,11 +58,8 @@ def attach_steps(steps_file: Path | None, since: float, until: float) -> str | N
 
 
 def dut_log_lines(lab: Any, lab_config: Any, since: float) -> list[str]:
-    """The DUT's log entries since ``since`` (Unix time), as text lines; [] when it has none."""
-    if getattr(lab, "router", None) is not None:  # the embedded reference router: its event log
-        return [f"{datetime.fromtimestamp(e['time'], timezone.utc).isoformat()} {e['event']} "
-                + json.dumps({k: v for k, v in e.items() if k not in ("time", "event")}, default=str)
-                for e in lab.router.events(since=since)]
+    """The DUT's log entries since ``since`` (Unix time), as text lines, through its management
+    face; [] when it has none."""
     from bench.devices.drivers.factory import router_driver
 
     router = router_driver(lab_config, embedded=lab)
@@ -109,11 +106,18 @@ def attach_plot(measurements: Sequence[Measurement], replay: dict[str, Any] | No
     return png
 
 
-def attach_pcaps(files: Sequence[Path], interfaces: dict[int, str] | None = None) -> int:
-    if interfaces:
+def attach_pcaps(rings: Sequence[tuple[str, Sequence[Path], dict[int, str]]]) -> int:
+    """Each ring's files, named by the namespace they were captured in (the bench's side of one
+    of the DUT's cables), with that namespace's interface names by index."""
+    count = 0
+    for role, files, interfaces in rings:
+        if not files:
+            continue
         allure.attach("\n".join(f"{index}\t{name}" for index, name in sorted(interfaces.items())),
-                      name="packet capture: interface index -> name (SLL2 if_index)", attachment_type=allure.attachment_type.TEXT)
-    for i, path in enumerate(files, 1):
-        allure.attach.file(str(path), name=f"packet capture: DUT WAN and LAN ({i}/{len(files)}, oldest first)",
-                           attachment_type=allure.attachment_type.PCAP)
-    return len(files)
+                      name=f"packet capture {role}: interface index -> name (SLL2 if_index)",
+                      attachment_type=allure.attachment_type.TEXT)
+        for i, path in enumerate(files, 1):
+            allure.attach.file(str(path), name=f"packet capture {role} ({i}/{len(files)}, oldest first)",
+                               attachment_type=allure.attachment_type.PCAP)
+            count += 1
+    return count

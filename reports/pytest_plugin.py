@@ -27,14 +27,14 @@ import pytest
 
 from bench.errors import BenchError
 from reports import allure_files, evidence
-from reports.capture import RingCapture
+from reports.capture import DutCapture, RingCapture
 from reports.live import live_path, live_update, read_live, replays_since, set_live_dir
 
 log = logging.getLogger("skybench.reports")
 
 STATE = pytest.StashKey["ReportState"]()
 ITEM_START = pytest.StashKey[float]()
-ITEM_CAPTURE = pytest.StashKey[RingCapture]()
+ITEM_CAPTURE = pytest.StashKey[DutCapture]()
 ITEM_LAB = pytest.StashKey[Any]()
 ITEM_REPLAY = pytest.StashKey[dict[str, Any]]()
 DOCS_REQUIREMENTS = Path(__file__).resolve().parent.parent / "docs" / "requirements.md"
@@ -169,7 +169,7 @@ def _skybench_test_evidence(request: pytest.FixtureRequest) -> Iterator[None]:
     """For a lab test, capture the DUT's interfaces until the test ends."""
     item = request.node
     state = request.config.stash[STATE]
-    capture: RingCapture | None = None
+    capture: DutCapture | None = None
     if "lab" in request.fixturenames:
         try:
             lab = request.getfixturevalue("lab")
@@ -178,10 +178,11 @@ def _skybench_test_evidence(request: pytest.FixtureRequest) -> Iterator[None]:
         if lab is not None and hasattr(lab, "ledger"):
             item.stash[ITEM_LAB] = lab
             state.link_backends.update({name: link.backend_name for name, link in getattr(lab, "links", {}).items()})
-            _note_firmware(request.config, lab)
+            if "dut" in request.fixturenames:
+                _note_firmware(request.config, request.getfixturevalue("dut"))
             if state.capture and request.node.get_closest_marker("no_pcap") is None:
                 try:
-                    capture = RingCapture(lab).start()
+                    capture = DutCapture(lab).start()
                     item.stash[ITEM_CAPTURE] = capture
                 except BenchError as exc:
                     state.capture_problem = exc.message
@@ -193,14 +194,18 @@ def _skybench_test_evidence(request: pytest.FixtureRequest) -> Iterator[None]:
             capture.remove()
 
 
-def _note_firmware(config: pytest.Config, lab: Any) -> None:
-    """The embedded reference router's firmware version into the run facts (labels, measurements,
-    environment), unless a fixture already set it from the DUT's driver."""
+def _note_firmware(config: pytest.Config, dut: Any) -> None:
+    """The DUT's firmware version, as its management face gives it, into the run facts (labels,
+    measurements, environment), unless something set it already (the certified equipment)."""
     session = _measure_session(config)
-    router = getattr(lab, "router", None)
-    version = getattr(getattr(router, "config", None), "version", None)
-    if session is not None and not session.run.firmware and version:
-        session.set_run(firmware=str(version))
+    if session is None or session.run.firmware:
+        return
+    try:
+        version = dut.firmware().version
+    except BenchError as exc:
+        log.warning("no firmware version from the DUT: %s", exc.message)
+        return
+    session.set_run(firmware=str(version))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: sees the measure plugin's failure too
@@ -267,7 +272,7 @@ def _attach_evidence(item: pytest.Item) -> None:
         _guarded("DUT logs", lambda: evidence.attach_dut_logs(lab, _lab_config(item.config), since))
     capture = item.stash.get(ITEM_CAPTURE, None)
     if capture is not None:
-        _guarded("packet capture", lambda: evidence.attach_pcaps(capture.stop(), capture.interfaces()))
+        _guarded("packet capture", lambda: evidence.attach_pcaps(capture.stop()))
     elif lab is not None and state.capture_problem:
         allure.attach(f"no packet capture: {state.capture_problem}", name="packet capture (unavailable)",
                       attachment_type=allure.attachment_type.TEXT)

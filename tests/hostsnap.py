@@ -12,7 +12,7 @@ from bench.lab import netns
 
 @dataclass(frozen=True)
 class HostSnapshot:
-    links: frozenset[tuple[str, str]]
+    links: frozenset[tuple[str, str, int, bool]]  # name, MAC, MTU, administratively up
     addresses: frozenset[tuple[str, str, int]]
     routes: frozenset[tuple[str, str, int]]
     namespaces: frozenset[str]
@@ -46,7 +46,8 @@ def _other_benches_namespaces() -> set[str]:
 
 def host_snapshot() -> HostSnapshot:
     with IPRoute() as ipr:
-        links = frozenset((l.get_attr("IFLA_IFNAME"), l.get_attr("IFLA_ADDRESS") or "") for l in ipr.get_links())
+        links = frozenset((l.get_attr("IFLA_IFNAME"), l.get_attr("IFLA_ADDRESS") or "", l.get_attr("IFLA_MTU"), bool(l["flags"] & 1))
+                          for l in ipr.get_links())
         addresses = frozenset(
             (a.get_attr("IFA_LABEL") or str(a["index"]), a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr()
         )

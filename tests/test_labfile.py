@@ -65,13 +65,14 @@ def test_hardware_example_loads() -> None:
     assert lab.kind == "hardware"
     assert lab.dut.driver == "ssh" and lab.dut.address == "192.0.2.10" and lab.dut.lan_interface
     assert [w.name for w in lab.wans] == ["oneweb", "starlink", "lte"]
-    assert all(w.terminal_interface and w.ground_interface for w in lab.wans)
+    assert all(w.dut_interface for w in lab.wans) and [w.real_terminal for w in lab.wans] == [False, True, False]
     assert lab.wan("starlink").terminal.driver == "starlink-grpc"
     supply, fader = lab.instruments
     assert supply.kind == "power_supply" and supply.voltage_range_v == (0.0, 30.0)
     assert fader.kind == "rf_attenuator" and fader.acts_on == "lte"
-    # a relative password_file is anchored at the lab file's directory, not the current one
-    assert lab.wan("oneweb").terminal.credentials.password_file == HARDWARE_EXAMPLE.parent / "secrets/oneweb-ut.pass"
+    # a relative profile is anchored at the lab file's directory, not the current one
+    assert lab.dut.profile == HARDWARE_EXAMPLE.parent / "router-profile.yaml"
+    assert lab.profile.portal.detect.url.startswith("http://connectivitycheck.gstatic.com/")
     assert lab.source == HARDWARE_EXAMPLE
 
 
@@ -187,7 +188,7 @@ MISTAKES = [
     ("embedded-with-ssh.yaml", 4, "dut.driver", "allowed: embedded"),
     ("nested-unknown-field.yaml", 9, "wans[0].terminal.drivr", "did you mean 'driver'"),
     ("secret-token.yaml", 11, "wans[0].terminal.credentials.token", "password_file: PATH"),
-    ("hardware-missing-interfaces.yaml", 8, "wans[0].terminal_interface", "required for kind: hardware"),
+    ("hardware-missing-interfaces.yaml", 8, "wans[0].dut_interface", "required for kind: hardware"),
 ]
 
 
@@ -366,8 +367,8 @@ def _wan(**changes: object) -> dict[str, object]:
         ({"kind": "cellular"}, "kind", "provider oneweb is a satellite network"),
         ({"priority": 0}, "priority", "at least 1"),
         ({"terminal": {"driver": "starlink-grpc"}}, "terminal.driver", "only to Starlink"),
-        ({"terminal_interface": "x" * 16}, "terminal_interface", "1 to 15"),
-        ({"ground_interface": "eth0:1"}, "ground_interface", "not a valid Linux interface name"),
+        ({"dut_interface": "x" * 16}, "dut_interface", "1 to 15"),
+        ({"terminal": {"interface": "eth0:1"}}, "terminal.interface", "not a valid Linux interface name"),
     ],
 )
 def test_wan_checks(changes: dict[str, object], field: str, words: str) -> None:
@@ -378,27 +379,38 @@ def test_wan_checks(changes: dict[str, object], field: str, words: str) -> None:
 
 def test_hardware_interfaces_serve_one_role() -> None:
     lab = load_lab(HARDWARE_EXAMPLE).model_dump(mode="json")
-    lab["wans"][1]["ground_interface"] = lab["wans"][0]["ground_interface"]
+    lab["wans"][1]["terminal"]["interface"] = lab["wans"][0]["dut_interface"]
     with pytest.raises(LabFileError) as caught:
         parse_lab(_yaml(lab), "hw.yaml")
-    assert "wans[1].ground_interface: interface 'enp4s0f1' is already used by wans[0].ground_interface" in str(
+    assert "wans[1].terminal.interface: interface 'enp4s0f0' is already used by wans[0].dut_interface" in str(
         caught.value
     )
 
 
 def test_hardware_terminal_driver_needs_an_address() -> None:
     lab = load_lab(HARDWARE_EXAMPLE).model_dump(mode="json")
-    lab["wans"][0]["terminal"]["address"] = None
+    lab["wans"][1]["terminal"]["address"] = None
     with pytest.raises(LabFileError) as caught:
         parse_lab(_yaml(lab), "hw.yaml")
-    assert "wans[0].terminal.address: required for terminal driver snmp" in str(caught.value)
+    assert "wans[1].terminal.address: required for terminal driver starlink-grpc" in str(caught.value)
+
+
+def test_a_real_terminal_needs_its_cable_and_a_driver() -> None:
+    lab = load_lab(HARDWARE_EXAMPLE).model_dump(mode="json")
+    lab["wans"][1]["terminal"]["interface"] = None
+    lab["wans"][0]["terminal"]["interface"] = "enp9s0"
+    with pytest.raises(LabFileError) as caught:
+        parse_lab(_yaml(lab), "hw.yaml")
+    text = str(caught.value)
+    assert "wans[1].terminal.interface: required for terminal driver starlink-grpc" in text
+    assert "wans[0].terminal.driver: terminal.interface cables a real terminal" in text
 
 
 def test_embedded_lab_refuses_hardware_interfaces() -> None:
-    text = "wans:\n  - name: lte\n    kind: cellular\n    provider: lte\n    priority: 1\n    terminal_interface: enp4s0\n"
+    text = "wans:\n  - name: lte\n    kind: cellular\n    provider: lte\n    priority: 1\n    dut_interface: enp4s0\n"
     with pytest.raises(LabFileError) as caught:
         parse_lab(text, "e.yaml")
-    assert "e.yaml:6: wans[0].terminal_interface: only used with kind: hardware" in str(caught.value)
+    assert "e.yaml:6: wans[0].dut_interface: only used with kind: hardware" in str(caught.value)
 
 
 def test_at_least_one_wan_and_unique_instruments() -> None:

@@ -7,7 +7,9 @@ instruments whose resources are raw SCPI sockets on loopback (`TCPIP0::127.0.0.1
   (`LinkFadeTarget(lab.link(wan))`).
 
 Instruments at any other resource (a LAN address, a serial port, USB) are real ones: the lab
-leaves them alone and the drivers reach them as they are. The emulated instruments are threads in
+leaves them alone and the drivers reach them as they are. So is a loopback power supply when the
+lab runs no router of its own (a hardware lab): whatever feeds that DUT serves it (the black-box
+stand-in, bench/devices/reference/standin.py, serves its own). The emulated instruments are threads in
 the bench's own process; they stop, and their ports close, when the lab goes down.
 """
 
@@ -42,7 +44,10 @@ def is_emulated(config: InstrumentConfig) -> bool:
 
 
 def emulated_instruments(lab: Lab) -> list[InstrumentConfig]:
-    return [i for i in lab.config.instruments if is_emulated(i)]
+    """The lab file's instruments the lab serves itself: loopback attenuators (they fade the lab's
+    own links), and a loopback supply when the lab runs its own router to feed."""
+    return [i for i in lab.config.instruments
+            if is_emulated(i) and (i.kind == "rf_attenuator" or lab.router is not None)]
 
 
 def serve_for_lab(lab: Lab, stack: ExitStack) -> dict[str, ScpiSocketServer]:

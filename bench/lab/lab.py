@@ -1,16 +1,23 @@
-"""The Lab object: an embedded lab you open as a context manager (or a pytest fixture).
+"""The Lab object: a lab you open as a context manager (or a pytest fixture).
 
     with Lab() as lab:                      # the embedded lab, default WANs
         lab.run_in("passengers", fn)        # code with sockets inside the passengers' LAN
         lab.popen("ground", ["iperf3", "-s"], name="iperf3")
+    with Lab(load_lab("my-lab.yaml")):      # kind: hardware: the DUT is cabled to host interfaces
+        ...
 
-Whatever it creates is in its ledger before it exists, and is removed on exit, on Ctrl-C, on
-SIGTERM, and after a SIGKILL by the next lab that starts (or `skybench lab clean`).
+The embedded lab runs its own reference router in a namespace; a hardware lab takes the host
+interfaces the lab file names (the cables to the DUT and to real terminals) into its namespaces
+and builds the same passengers', ops, terminal, sky-link and ground namespaces around them.
+Whatever it creates or takes is in its ledger before it exists (or moves), and is removed (or
+handed back as it was) on exit, on Ctrl-C, on SIGTERM, and after a SIGKILL by the next lab that
+starts (or `skybench lab clean`).
 """
 
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import logging
 import os
 import signal
@@ -24,11 +31,12 @@ from typing import Any, TypeVar
 import psutil
 
 from bench.errors import BenchError
-from bench.lab import addressing, netns
+from bench.lab import addressing, hostif, netns
 from bench.lab.labfile import load_lab
 from bench.lab.model import LabConfig
 from bench.lab.state import Ledger, clean_stale, new_prefix
-from bench.lab.topology import SKY_GROUND_SIDE, SKY_TERMINAL_SIDE, TopologyPlan, WanPath, build_topology, plan_topology
+from bench.lab.topology import (SKY_GROUND_SIDE, SKY_TERMINAL_SIDE, TopologyPlan, WanPath, build_topology, plan_hardware_topology,
+                                plan_topology)
 from bench.link import EmulatedLink, open_link
 from bench.steps import step
 
@@ -49,31 +57,35 @@ def _sigterm_to_exit(signum: int, frame: FrameType | None) -> None:
 _sigterm_owner = os.getpid()
 
 
+def load_embedded_router_config(path: str | os.PathLike[str]) -> Any:
+    """A configuration file for the embedded lab's reference router (`--router-config`), read and
+    checked now; errors name the file and the field."""
+    from bench.devices.reference.config import load_router_config
+
+    return load_router_config(path)
+
+
 class Lab:
-    """One embedded lab: its namespaces, wires, addresses and processes."""
+    """One lab: its namespaces, wires, cables, addresses and processes."""
 
     def __init__(self, config: LabConfig | None = None, *, prefix: str | None = None,
                  router_config: Any = None) -> None:
         self.config = config if config is not None else load_lab(None)
-        if self.config.kind != "embedded":
-            raise BenchError(
-                f"lab {self.config.name!r} is kind {self.config.kind!r}; this version builds only "
-                "embedded labs (real equipment attaches through the device drivers, issue 6)",
-                where=str(getattr(self.config, "source", None) or "lab file"),
-                fix="use `kind: embedded` or leave --lab out to run on the embedded lab",
-            )
         self.prefix = prefix or new_prefix()
         wans = sorted(self.config.wans, key=lambda w: w.priority)
         if len(wans) > addressing.MAX_WANS:
-            raise BenchError(f"the embedded lab holds at most {addressing.MAX_WANS} WANs, the lab file has {len(wans)}")
-        self.plan: TopologyPlan = plan_topology(
-            self.prefix,
-            [
-                WanPath(w.name, w.kind, w.provider, w.priority, w.link.backend, addressing.wan_addresses(i))
-                for i, w in enumerate(wans)
-            ],
-            reference_router=self.config.dut.driver == "embedded",
-        )
+            raise BenchError(f"a lab holds at most {addressing.MAX_WANS} WANs, the lab file has {len(wans)}")
+        paths = [WanPath(w.name, w.kind, w.provider, w.priority, w.link.backend, addressing.wan_addresses(i), w.real_terminal)
+                 for i, w in enumerate(wans)]
+        if self.config.kind == "hardware":
+            dut = self.config.dut
+            assert dut.lan_interface is not None  # the lab file's rules say so
+            self.plan: TopologyPlan = plan_hardware_topology(
+                self.prefix, paths, lan=dut.lan_interface, ops=dut.ops_interface,
+                dut_ports={w.name: w.dut_interface for w in wans if w.dut_interface},
+                terminal_ports={w.name: w.terminal.interface for w in wans if w.terminal.interface})
+        else:
+            self.plan = plan_topology(self.prefix, paths, reference_router=self.config.dut.driver == "embedded")
         self.ledger = Ledger(prefix=self.prefix)
         self._is_up = False
         self._previous_sigterm: Any = None
@@ -82,9 +94,11 @@ class Lab:
         # router_config (a RouterConfig) replaces its router.yaml.
         self._router_config = router_config
         self.router: Any = None
+        self.ground: Any = None  # the ground side's services and resolver (bench.ground.Ground)
         # Emulated instruments (bench.instruments.lab_binding) for the lab file's loopback ones.
         self.instruments: dict[str, Any] = {}
         self._instrument_stack = ExitStack()
+        self._lan_services: list[Any] = []  # hardware labs: the terminals' DHCP servers, the ops LAN's client
 
     # -- life cycle -----------------------------------------------------------------------------
     def up(self) -> Lab:
@@ -93,6 +107,9 @@ class Lab:
         stale = clean_stale()
         if stale.removed:
             log.warning("removed leftovers of earlier labs: %s", ", ".join(stale.removed))
+        if self.plan.cables:  # before anything is created: a missing or host-used cable is refused whole
+            hostif.check_cables([(c.field, c.host_ifname) for c in self.plan.cables],
+                                str(getattr(self.config, "source", None) or "lab file"))
         self._trap_sigterm()
         # A lab opened without `with` is still removed when the interpreter exits (normally, on
         # Ctrl-C, or on SIGTERM, which the trap turns into SystemExit).
@@ -111,6 +128,11 @@ class Lab:
                 self._attach_links()
                 self.ledger.meta["links"] = {name: link.backend_name for name, link in self.links.items()}
                 self.ledger.save()
+                from bench.ground import Ground
+
+                self.ground = Ground(self).start()
+                if not self.plan.router_in_lab:
+                    self._serve_cabled_dut()
                 if self.config.dut.driver == "embedded":
                     from bench.devices.reference import ReferenceRouter
 
@@ -135,12 +157,24 @@ class Lab:
             except Exception as exc:  # noqa: BLE001 - their threads are daemons; the lab still goes
                 log.warning("stopping the emulated instruments failed: %s", exc)
             self.instruments = {}
+            for service in reversed(self._lan_services):
+                try:
+                    service.stop()
+                except Exception as exc:  # noqa: BLE001 - the ledger teardown below still ends its processes
+                    log.warning("stopping %s failed: %s", getattr(service, "name", service), exc)
+            self._lan_services.clear()
             if self.router is not None:
                 try:
                     self.router.stop()
                 except Exception as exc:  # noqa: BLE001 - the ledger teardown below still ends its processes
                     log.warning("stopping the reference router failed: %s", exc)
                 self.router = None
+            if self.ground is not None:
+                try:
+                    self.ground.stop()
+                except Exception as exc:  # noqa: BLE001 - the ledger teardown below still ends its processes
+                    log.warning("stopping the ground side failed: %s", exc)
+                self.ground = None
             for link in self.links.values():
                 try:
                     link.close()
@@ -184,11 +218,41 @@ class Lab:
         self.ledger.meta["link_control"] = {name: link.address().model_dump() for name, link in self.links.items()}
         self.ledger.record("file", path=str(link_change_log(self.ledger)))
 
+    def _serve_cabled_dut(self) -> None:
+        """What a cabled DUT finds on its ports: a DHCP server behind each WAN port whose terminal
+        the bench emulates (as a dish or modem hands out the WAN address), and on the ops LAN the
+        bench's own client, leased by the DUT (the ops devices and an ops-LAN management face are
+        reached from there)."""
+        from bench.lab.lanservices import OpsLanClient, TerminalDhcp
+
+        for wan in self.plan.wans:
+            if not wan.real_terminal:
+                self._lan_services.append(TerminalDhcp(self, wan).start())
+        self._lan_services.append(OpsLanClient(self).start())
+
     def link(self, wan: str) -> EmulatedLink:
         """The emulated sky link of a WAN."""
         if wan not in self.links:
             raise BenchError(f"the lab has no WAN {wan!r}; it has: {', '.join(self.links) or 'none up'}")
         return self.links[wan]
+
+    # -- what the ground sees --------------------------------------------------------------------
+    def wan_at_ground(self, address: str) -> str | None:
+        """The lab WAN a packet left the train by, from the source address the ground saw: the
+        DUT's address on that WAN (the WAN's /29, handed out by its terminal) or the terminal's
+        own sky-side address (a terminal that NATs). None: no WAN of this lab."""
+        try:
+            ip = ipaddress.IPv4Address(address)
+        except ValueError:
+            return None
+        for wan in self.plan.wans:
+            if ip in wan.addresses.router.network or ip == wan.addresses.terminal_sky.ip:
+                return wan.name
+        return None
+
+    def wan_order(self) -> list[str]:
+        """The lab file's WANs, most preferred first: the order a DUT is expected to use them in."""
+        return [w.name for w in self.plan.wans]
 
     # -- using the lab --------------------------------------------------------------------------
     @property

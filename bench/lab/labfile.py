@@ -59,12 +59,14 @@ def parse_lab(text: str, source: str) -> LabConfig:
     """Validate lab-file text; ``source`` names it in messages and anchors relative paths."""
     lab = _parse(text, source, base_dir=Path(source).absolute().parent)
     lab._source = Path(source)
+    lab.profile  # noqa: B018 - read now, as load_lab does
     return lab
 
 
 def _load_file(path: Path) -> LabConfig:
     lab = _parse(read_text(path, LAB_FILE), str(path), base_dir=path.absolute().parent)
     lab._source = path.absolute()
+    lab.profile  # noqa: B018 - read now: a bad DUT profile is reported with its lab file, before any lab
     return lab
 
 

@@ -304,7 +304,20 @@ class DutConfig(LabModel):
     address: Host | None = None
     port: Port | None = None
     credentials: Credentials = Credentials()
+    management: Literal["host", "ops-lan"] = "host"
     lan_interface: InterfaceName | None = None
+    ops_interface: InterfaceName | None = None
+    profile: Path | None = None
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_next_to_lab_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # A relative profile sits next to the lab file, wherever the bench is started from.
+        if value is None:
+            return None
+        value = value.expanduser()
+        lab_dir = (info.context or {}).get(LAB_DIR_CONTEXT)
+        return Path(lab_dir) / value if lab_dir is not None and not value.is_absolute() else value
 
 
 class TerminalConfig(LabModel):
@@ -314,6 +327,7 @@ class TerminalConfig(LabModel):
     address: Host | None = None
     port: Port | None = None
     credentials: Credentials = Credentials()
+    interface: InterfaceName | None = None
 
 
 class LinkConfig(LabModel):
@@ -334,8 +348,12 @@ class WanConfig(LabModel):
     priority: Annotated[StrictInt, Field(ge=1)]
     terminal: TerminalConfig = TerminalConfig()
     link: LinkConfig = LinkConfig()
-    terminal_interface: InterfaceName | None = None
-    ground_interface: InterfaceName | None = None
+    dut_interface: InterfaceName | None = None
+
+    @property
+    def real_terminal(self) -> bool:
+        """A real terminal behind the emulated link (its LAN port cabled to terminal.interface)."""
+        return self.terminal.interface is not None
 
     @model_validator(mode="after")
     def _provider_matches_kind(self) -> WanConfig:
@@ -408,11 +426,24 @@ class LabConfig(LabModel):
     results_dir: Path = Path("results")
 
     _source: Path | None = PrivateAttr(default=None)
+    _profile: Any = PrivateAttr(default=None)
 
     @property
     def source(self) -> Path | None:
         """The file this lab was read from (None when built in code)."""
         return self._source
+
+    @property
+    def profile(self) -> Any:
+        """The DUT profile (bench.devices.profile.DutProfile) `dut.profile` names, read on first use
+        (the lab-file loader reads it at once, so a bad profile is reported with the lab file)."""
+        if self._profile is None:
+            from bench.devices.profile import check_against_lab, load_profile
+
+            profile = load_profile(self.dut.profile)
+            check_against_lab(profile, [w.name for w in self.wans], where=f"{profile.source}: wans")
+            self._profile = profile
+        return self._profile
 
     def __eq__(self, other: object) -> bool:
         # Two labs are the same lab whatever file they were read from.
@@ -421,6 +452,16 @@ class LabConfig(LabModel):
         return self.model_dump() == other.model_dump()
 
     __hash__ = None  # type: ignore[assignment]  # equal labs need not be hashable
+
+    def cables(self) -> list[tuple[str, str]]:
+        """(field, host interface) of every cable a hardware lab names."""
+        out = [(f, i) for f, i in (("dut.lan_interface", self.dut.lan_interface), ("dut.ops_interface", self.dut.ops_interface)) if i]
+        for index, wan in enumerate(self.wans):
+            if wan.dut_interface:
+                out.append((f"wans[{index}].dut_interface", wan.dut_interface))
+            if wan.terminal.interface:
+                out.append((f"wans[{index}].terminal.interface", wan.terminal.interface))
+        return out
 
     def wan(self, name: str) -> WanConfig:
         """The WAN called ``name``."""
@@ -479,8 +520,11 @@ def _embedded_problems(lab: LabConfig) -> list[Problem]:
                 f"not {lab.dut.driver}; allowed: embedded (or set kind: hardware)",
             )
         )
-    if lab.dut.lan_interface is not None:
-        problems.append(Problem(("dut", "lan_interface"), _HARDWARE_ONLY))
+    for field in ("lan_interface", "ops_interface"):
+        if getattr(lab.dut, field) is not None:
+            problems.append(Problem(("dut", field), _HARDWARE_ONLY))
+    if lab.dut.management != "host":
+        problems.append(Problem(("dut", "management"), "the embedded lab reaches its own router; " + _HARDWARE_ONLY))
     for index, wan in enumerate(lab.wans):
         if wan.terminal.driver not in ("embedded", "none"):
             problems.append(
@@ -490,9 +534,10 @@ def _embedded_problems(lab: LabConfig) -> list[Problem]:
                     "used; allowed: embedded, none (or set kind: hardware)",
                 )
             )
-        for field in ("terminal_interface", "ground_interface"):
-            if getattr(wan, field) is not None:
-                problems.append(Problem(("wans", index, field), _HARDWARE_ONLY))
+        if wan.dut_interface is not None:
+            problems.append(Problem(("wans", index, "dut_interface"), _HARDWARE_ONLY))
+        if wan.terminal.interface is not None:
+            problems.append(Problem(("wans", index, "terminal", "interface"), _HARDWARE_ONLY))
     return problems
 
 
@@ -513,26 +558,32 @@ def _hardware_problems(lab: LabConfig) -> list[Problem]:
             problems.append(Problem(("dut", field), f"required for kind: hardware ({why})"))
     for index, wan in enumerate(lab.wans):
         driver = wan.terminal.driver
-        if driver == "embedded":
+        if wan.dut_interface is None:
+            problems.append(Problem(("wans", index, "dut_interface"),
+                                    "required for kind: hardware (the host interface cabled to the DUT's port for this WAN)"))
+        if wan.real_terminal and driver == "embedded":
             problems.append(
                 Problem(
                     ("wans", index, "terminal", "driver"),
-                    "a hardware lab has real terminals; allowed: starlink-grpc, snmp, rest, none",
+                    "terminal.interface cables a real terminal, which the bench cannot emulate; allowed: starlink-grpc, "
+                    "snmp, rest, none (or remove terminal.interface to have the bench emulate the terminal)",
                 )
             )
-        elif driver != "none" and wan.terminal.address is None:
+        if not wan.real_terminal and driver not in ("embedded", "none"):
+            problems.append(
+                Problem(
+                    ("wans", index, "terminal", "interface"),
+                    f"required for terminal driver {driver}: the host interface cabled to the real terminal's LAN port "
+                    "(or set driver: embedded to have the bench emulate the terminal)",
+                )
+            )
+        if driver not in ("embedded", "none") and wan.terminal.address is None:
             problems.append(
                 Problem(
                     ("wans", index, "terminal", "address"),
                     f"required for terminal driver {driver} (the terminal's management address)",
                 )
             )
-        for field, why in (
-            ("terminal_interface", "the host interface cabled to the terminal"),
-            ("ground_interface", "the host interface towards the ground side"),
-        ):
-            if getattr(wan, field) is None:
-                problems.append(Problem(("wans", index, field), f"required for kind: hardware ({why})"))
     problems += _shared_interfaces(lab)
     return problems
 
@@ -542,11 +593,12 @@ def _shared_interfaces(lab: LabConfig) -> list[Problem]:
     used: dict[str, str] = {}
     problems = []
     roles: list[tuple[tuple[str | int, ...], str | None]] = [
-        (("dut", "lan_interface"), lab.dut.lan_interface)
+        (("dut", "lan_interface"), lab.dut.lan_interface),
+        (("dut", "ops_interface"), lab.dut.ops_interface),
     ]
     for index, wan in enumerate(lab.wans):
-        roles.append((("wans", index, "terminal_interface"), wan.terminal_interface))
-        roles.append((("wans", index, "ground_interface"), wan.ground_interface))
+        roles.append((("wans", index, "dut_interface"), wan.dut_interface))
+        roles.append((("wans", index, "terminal", "interface"), wan.terminal.interface))
     for loc, ifname in roles:
         if ifname is None:
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import secrets
@@ -23,7 +24,10 @@ from typing import Any
 
 import psutil
 
+from bench.errors import BenchError
 from bench.lab import netns
+
+log = logging.getLogger("skybench.lab")
 
 STATE_DIR = Path(os.environ.get("SKYBENCH_STATE_DIR", "/run/skybench/labs"))
 PREFIX_RE = re.compile(r"^sb[0-9a-f]{6}$")
@@ -133,9 +137,10 @@ class Ledger:
 
 
 def _teardown_order(entry: dict[str, Any]) -> int:
-    # Processes first (they hold namespaces open), then namespaces (their links go with them),
-    # then files.
-    return {"process": 0, "netns": 1, "file": 2}.get(entry["kind"], 3)
+    # Processes first (they hold namespaces open), then the host's interfaces back to the host
+    # (before their namespace goes: a veth would die with it), then namespaces (their links go
+    # with them), then files.
+    return {"process": 0, "host_interface": 1, "netns": 2, "file": 3}.get(entry["kind"], 4)
 
 
 def _describe(entry: dict[str, Any]) -> str:
@@ -143,6 +148,8 @@ def _describe(entry: dict[str, Any]) -> str:
         return f"process {entry['pid']} ({entry.get('name', '?')})"
     if entry["kind"] == "netns":
         return f"namespace {entry['name']}"
+    if entry["kind"] == "host_interface":
+        return f"host interface {entry['interface']['name']} handed back"
     return f"{entry['kind']} {entry.get('path') or entry.get('name')}"
 
 
@@ -159,6 +166,15 @@ def _remove_object(entry: dict[str, Any]) -> bool:
         if not netns.exists(entry["name"]):
             return False
         netns.remove(entry["name"])
+        return True
+    if kind == "host_interface":
+        from bench.lab import hostif  # it imports pyroute2's IPRoute: only labs with cables need it
+
+        try:
+            hostif.restore(entry)
+        except (OSError, BenchError) as exc:  # the rest of the teardown must still run
+            log.warning("%s", exc)
+            return False
         return True
     if kind == "file":
         path = Path(entry["path"])

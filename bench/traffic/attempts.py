@@ -25,6 +25,20 @@ def direct_tcp(ns: str, token: str, port: int = 443) -> str:
     return netns.run_in(ns, go)
 
 
+def direct_http(ns: str, token: str) -> str:
+    """An HTTP request to a ground host by its address (no name to resolve, no portal asked)."""
+
+    def go() -> str:
+        try:
+            with socket.create_connection((OUTSIDE_HOST, 80), timeout=3) as s:
+                s.sendall(f"GET /{token} HTTP/1.1\r\nHost: {OUTSIDE_HOST}\r\nConnection: close\r\n\r\n".encode())
+                return f"answered {s.recv(256)[:80]!r}"
+        except OSError as exc:
+            return f"refused: {exc}"
+
+    return netns.run_in(ns, go)
+
+
 def direct_udp(ns: str, token: str, port: int = 443) -> str:
     def go() -> str:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

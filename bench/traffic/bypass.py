@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from bench.lab import netns
+from bench.lab import addressing, netns
 from bench.steps import step
 from bench.traffic.dns import dns_qname
 
 if TYPE_CHECKING:
     from bench.lab.lab import Lab
 
-OUTSIDE_HOST = "198.19.66.1"  # a ground host by address only (no lab name resolves to it)
-OUTSIDE_RESOLVER = "198.19.53.53"  # a DNS server on the ground that is not the router's
-TUNNEL_DOMAIN = "t.tunnel.example"  # the "authoritative" zone a DNS tunnel would use
-TCP_PORTS = (443, 8080, 22)
+OUTSIDE_HOST = str(addressing.WITNESS_HOST)  # a ground host by address only (no lab name resolves to it)
+OUTSIDE_RESOLVER = str(addressing.WITNESS_RESOLVER)  # a DNS server on the ground that is not the router's
+TUNNEL_DOMAIN = f"t.{addressing.TUNNEL_ZONE}"  # the zone a DNS tunnel would use (its "authoritative" server: the witness)
+TCP_PORTS = (80, 443, 8080, 22)
 UDP_PORTS = (443, 5060)
 
 

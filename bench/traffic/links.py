@@ -34,6 +34,18 @@ def links_set(lab: Lab, wans: Iterable[str], spec: LinkSpec) -> Iterator[None]:
 
 
 @contextmanager
+def links_kept(lab: Lab) -> Iterator[None]:
+    """Every sky link's spec saved now and set back when the block ends (also on failure): a
+    replay leaves the links in the last state it applied, which may be an outage."""
+    saved = {name: lab.link(name).spec for name in lab.links}
+    try:
+        yield
+    finally:
+        for name, spec in saved.items():
+            lab.link(name).set(spec)
+
+
+@contextmanager
 def outages(lab: Lab, wans: Iterable[str]) -> Iterator[None]:
     """The named WANs' sky links down (both directions) while the block runs, back after."""
     down: list[str] = []

@@ -16,12 +16,13 @@ import socket
 import statistics
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from bench.devices.reference.httpserver import LabHTTPServer
+from bench.httpserver import LabHTTPServer
 from bench.lab import netns
 from bench.steps import step
 
@@ -59,6 +60,7 @@ class OpsGround:
     lab: Lab
     address: str = "198.19.0.1"
     cctv: dict[int, float] = field(default_factory=dict)  # sequence number -> arrival
+    cctv_sources: Counter[str] = field(default_factory=Counter)  # source address the ground saw -> datagrams
     _servers: list[LabHTTPServer] = field(default_factory=list)
     _udp: socket.socket | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -88,10 +90,11 @@ class OpsGround:
         assert self._udp is not None
         while not self._stop.is_set():
             try:
-                data = self._udp.recv(4096)
+                data, (source, _port) = self._udp.recvfrom(4096)
             except (TimeoutError, OSError):
                 continue
             self.cctv.setdefault(int.from_bytes(data[:4], "big"), time.time())
+            self.cctv_sources[source] += 1
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self._stop.set()

@@ -1,6 +1,6 @@
 """What a passenger notices during failover: a continuous UDP probe from inside a passenger's
 namespace to the ground's "whoami" echo (it answers with the source address it saw, i.e. the WAN
-the packet left by after the router's NAT).
+the packet left the train by, after the DUT's NAT; `lab.wan_at_ground` names that WAN).
 
 Two streams run at once, because the router treats them differently:
 - a **call**: one long-lived UDP flow (a VoIP call, a video stream), `interval_s` apart; its
@@ -9,10 +9,10 @@ Two streams run at once, because the router treats them differently:
   the router moves new flows at once and pins old ones, so the path of new flows is what says
   "traffic moved to the next WAN".
 
-    with PassengerProbe(passenger.ns, "198.19.0.1") as probe:
+    with PassengerProbe(passenger.ns, "198.19.0.1", wan_of=lab.wan_at_ground) as probe:
         ...
     probe.longest_gap(t0, t1)       # seconds without an answer on the call
-    probe.first_via("new", wan_address, after=t0)
+    probe.first_on("new", {"starlink", "lte"}, after=t0)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -27,6 +28,10 @@ from bench.lab import netns
 from bench.steps import step
 
 WHOAMI_PORT = 7070
+# New flows take their source ports from here in turn: a random ephemeral port repeats within the
+# DUT's connection-tracking timeout about once in a hundred flows at 10 a second, and a repeated
+# 5-tuple is, to any router, the OLD flow (still pinned to its old WAN), not a new one.
+NEW_FLOW_PORTS = range(40000, 44000)  # 400 s of new flows before a port comes round again
 
 
 @dataclass
@@ -35,12 +40,14 @@ class Answer:
     sent: float  # wall clock (time.time()), comparable with the router's event log
     received: float
     via: str  # the source address the ground saw (a WAN's address)
+    wan: str | None = None  # the lab WAN that address belongs to (None: none of the lab's)
 
 
 @dataclass
 class PassengerProbe:
     ns: str
     server: str
+    wan_of: Callable[[str], str | None] = lambda _address: None
     port: int = WHOAMI_PORT
     interval_s: float = 0.02
     new_flow_every_s: float = 0.1
@@ -68,7 +75,7 @@ class PassengerProbe:
     def _record(self, kind: str, sent: float, data: bytes) -> None:
         via = data.decode(errors="replace").rsplit(" ", 1)[-1]
         with self._lock:
-            self.answers.append(Answer(kind, sent, time.time(), via))
+            self.answers.append(Answer(kind, sent, time.time(), via, self.wan_of(via)))
 
     def _call(self) -> None:
         sent_at: dict[int, float] = {}
@@ -99,11 +106,15 @@ class PassengerProbe:
                     self._record("call", sent_at.pop(n), data)
 
     def _new_flows(self) -> None:
+        port = 0
         while not self._stop.is_set():
             sent = time.time()
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.settimeout(min(self.new_flow_every_s, 0.5))
                 try:
+                    s.bind(("0.0.0.0", NEW_FLOW_PORTS[port % len(NEW_FLOW_PORTS)]))
+                    port += 1
                     s.sendto(b"new 0", (self.server, self.port))
                     self.sent["new"] += 1
                     self._record("new", sent, s.recv(512))
@@ -121,14 +132,30 @@ class PassengerProbe:
         times = [t0] + [a.received for a in self.of(kind, t0, t1)] + [t1]
         return max(b - a for a, b in zip(times, times[1:]))
 
-    def first_via(self, kind: str, via: str, after: float) -> Answer | None:
-        """The first answer of `kind` sent at or after `after` that left by WAN address `via`."""
-        return next((a for a in sorted(self.of(kind), key=lambda a: a.sent) if a.sent >= after and a.via == via), None)
+    def first_on(self, kind: str, wans: Collection[str], after: float) -> Answer | None:
+        """The first answer of `kind` sent at or after `after` that left the train by one of `wans`."""
+        return next((a for a in sorted(self.of(kind), key=lambda a: a.sent) if a.sent >= after and a.wan in wans), None)
 
-    def last_via(self, kind: str, after: float) -> str | None:
-        answers = sorted(self.of(kind), key=lambda a: a.sent)
-        answers = [a for a in answers if a.sent >= after]
-        return answers[-1].via if answers else None
+    def wans_between(self, kind: str, t0: float, t1: float) -> list[str | None]:
+        """The WAN of each answer of `kind` sent in [t0, t1], in sending order."""
+        return [a.wan for a in sorted(self.of(kind), key=lambda a: a.sent) if t0 <= a.sent <= t1]
+
+    def switches_to(self, wan: str, t0: float, t1: float, kind: str = "new") -> int:
+        """How many times the path of `kind` changed to `wan` among the answers sent in [t0, t1]
+        (flows sent before t0 set the starting path)."""
+        before = [a.wan for a in sorted(self.of(kind), key=lambda a: a.sent) if a.sent < t0]
+        path = before[-1] if before else None
+        count = 0
+        for w in self.wans_between(kind, t0, t1):
+            if w != path and w == wan:
+                count += 1
+            path = w
+        return count
+
+    def current_wan(self, kind: str = "new", within_s: float = 1.0) -> str | None:
+        """The WAN of the newest answer of `kind`, if it came within the last `within_s`."""
+        answers = self.of(kind, time.time() - within_s)
+        return max(answers, key=lambda a: a.sent).wan if answers else None
 
     def answered_between(self, kind: str, t0: float, t1: float) -> int:
         return len(self.of(kind, t0, t1))
@@ -139,7 +166,7 @@ class RequestLoop:
     """A passenger's HTTP GET to the ground every `every_s` (a new connection each time, short
     timeout): when did requests start succeeding again."""
 
-    passenger: object  # a bench.devices.reference.passenger.Passenger
+    passenger: object  # a bench.traffic.passenger.Passenger
     url: str
     every_s: float = 0.2
     timeout_s: float = 1.0

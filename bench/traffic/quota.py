@@ -1,10 +1,22 @@
-"""Where a bundle was cut: from a download's samples (elapsed s, payload B, IP bytes in+out,
-Ethernet bytes in; bench.devices.reference.passenger.download), the IP bytes at the last moment
-the client still received at premium speed (faster than 20 x the free-tier cap over 100 ms)."""
+"""Rates and cuts from a download's samples (elapsed s, payload B, IP bytes in+out, Ethernet bytes
+in; bench.traffic.passenger.download): a rate over a span, and where a bundle was cut (the IP
+bytes at the last moment the client still received at premium speed: faster than 20 x the
+free-tier cap over 100 ms)."""
 
 from __future__ import annotations
 
+from bench.errors import BenchError
+
 Sample = tuple[float, int, int, int]
+
+
+def rate_bps(samples: list[Sample], t0: float, t1: float, column: int = 1) -> float:
+    """Bits/s of a sample column between two elapsed times (1 payload, 2 IP, 3 Ethernet)."""
+    window = [s for s in samples if t0 <= s[0] <= t1]
+    if len(window) < 2:
+        raise BenchError(f"fewer than two samples between {t0} s and {t1} s")
+    first, last = window[0], window[-1]
+    return (last[column] - first[column]) * 8 / (last[0] - first[0])
 
 
 def slow_for(seconds: float, cap_bps: float, after_bytes: float):  # noqa: ANN201 - a predicate for download(stop_when=)

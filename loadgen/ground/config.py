@@ -10,7 +10,7 @@ class GroundConfig(BaseModel):
 
     domain: str  # the lab's DNS domain: service <name> is <name>.<domain>
     services: dict[str, str]  # service name -> ground address (bench.lab.addressing.ORIGIN_SERVICES)
-    payment_address: str  # the reference router's payment provider (HTTP :80); HTTPS :443 is ours
+    payment_address: str  # the ground's payment provider (bench.ground, HTTP :80); HTTPS :443 is ours
     cert_file: str
     key_file: str
 

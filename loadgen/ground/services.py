@@ -25,8 +25,8 @@ from loadgen.ground.tls import TlsFiles, make_ca_and_server
 if TYPE_CHECKING:
     from bench.lab.lab import Lab
 
-DOMAIN = "skybench.test"
-PAYMENT_ADDRESS = "198.19.0.2"  # the reference router's payment provider (bench.devices.reference.plan)
+DOMAIN = addressing.LAB_DOMAIN
+PAYMENT_ADDRESS = str(addressing.PAYMENT)  # the ground's payment provider (bench.ground)
 IPERF_PORT = 5201
 READY_TIMEOUT_S = 15.0
 FILE_NAMES = ("ground.json", "ca.pem", "server.pem", "server.key", "origin.out", "iperf3.out")

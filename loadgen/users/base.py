@@ -3,23 +3,23 @@ the captive portal passed on the way in, and helpers that record figures."""
 
 from __future__ import annotations
 
-import json
 import random
-import time
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import gevent
 import gevent.ssl
 from locust import FastHttpUser
 from locust.exception import StopUser
 
+from bench.traffic.journey import ACCEPTED_CARD, Journey, JourneyError, Reply, journey_for_portal
+
 from loadgen.lan import LanClient
 from loadgen.net import ClientPool, Resolver
 from loadgen.users import USER_CLASSES
 from loadgen.users import runtime as rt
 
-TEST_CARD = "4242424242424242"
+TEST_CARD = ACCEPTED_CARD
 PORTAL_ATTEMPTS = 4
 
 
@@ -94,67 +94,56 @@ class PassengerUser(LanUser):
     def join(self) -> None:
         self.portal_login(self.options.get("package"))
 
-    def _retrying(self, method: str, url: str, step: str, expect: int, **kw: Any) -> tuple[int, str, str]:
-        """One portal request, retried when a busy portal does not answer in time (a phone
-        does the same); bounded by PORTAL_ATTEMPTS x the request timeout. Returns (status,
-        Location, error); each attempt is recorded (a timed-out attempt as a failure)."""
-        status, location, error = 0, "", ""
+    def _journey_send(self, step: str, method: str, url: str, body: bytes | None, headers: dict[str, str],
+                      ok: Sequence[int]) -> Reply:
+        """One step of the portal journey as a Locust request "<class>: <step>", retried when a
+        busy portal does not answer in time (a phone does the same), PORTAL_ATTEMPTS times at
+        most. Every connection is dropped afterwards: a captive check's keep-alive connection
+        stays redirected to the portal for as long as it lives (phones check on a new one)."""
+        status, reply_headers, content, error = 0, {}, b"", ""
         for attempt in range(PORTAL_ATTEMPTS):
-            with self.client.request(method, url, name=f"{self.class_name}: {step}", catch_response=True, **kw) as r:
-                status, error = r.status_code, str(getattr(r, 'error', None) or "")
-                location = (r.headers.get("Location", "") if r.headers else "") or ""
-                if status == expect or (step == "portal detect" and status == 200):
+            with self.client.request(method, url, data=body, headers=headers, allow_redirects=False,
+                                     name=f"{self.class_name}: {step}", catch_response=True) as r:
+                status, error = r.status_code, str(getattr(r, "error", None) or "")
+                reply_headers = {k.lower(): v for k, v in (r.headers or {}).items()}
+                content = r.content or b""
+                if status in ok:
                     r.success()
                 else:
-                    r.failure(f"{self.who}: {step}: {status or error}, expected {expect}")
+                    r.failure(f"{self.who}: {step}: {status or error}, expected {' or '.join(map(str, ok))}")
+            self.client.client.clientpool.close()
             if status != 0 or attempt + 1 == PORTAL_ATTEMPTS:
                 break
             gevent.sleep(random.uniform(1, 3))
-        return status, location, error
+        if status == 0:
+            raise OSError(f"{step}: {method} {url}: {error or 'no answer'}")
+        return Reply(status, reply_headers, content)
+
+    def journey(self) -> Journey | None:
+        """The DUT's portal journey (None: no DUT, the load benchmark's loopback baseline)."""
+        assert rt.runtime is not None
+        portal = rt.runtime.plan.portal
+        return None if portal is None else journey_for_portal(portal, rt.runtime.plan.portal_source)
 
     def portal_login(self, package: str | None) -> None:
-        """Detect the captive portal, accept the terms, buy `package` (None: the free tier)."""
-        start = time.monotonic()
-        probe = self.url("www", "/")
-        status, location, error = self._retrying("GET", probe, "portal detect", 302, allow_redirects=False)
-        if status == 200:
-            return  # already online (the router remembers this MAC and address)
-        if status != 302 or f"portal.{self.domain}" not in location:
-            self.fail_user(f"the captive portal is unreachable: {probe} gave {status or error}, expected a 302 to http://portal.{self.domain}/")
-        portal = f"http://portal.{self.domain}"
-        self.client.get(portal + "/", name=f"{self.class_name}: portal page")
-        status, _, error = self._retrying("POST", portal + "/api/accept", "portal accept", 200)
-        if status != 200:
-            self.fail_user(f"the portal did not accept the terms: {status or error}, expected 200")
-        self.quality("portal_login_s", time.monotonic() - start)
-        # The detection's keep-alive connection to www is NATed to the portal for as long as it
-        # lives: drop every connection so the next requests reach the real servers (browsers
-        # reconnect after a captive portal the same way).
-        self.client.client.clientpool.close()
-        if package:
-            self.buy(package)
+        """Through the DUT's captive portal as its profile describes: the captive check, then the
+        free tier's steps or `package`'s purchase. Records portal_login_s (check to online)."""
+        assert self.lan is not None
+        journey = self.journey()
+        if journey is None:
+            return
+        try:
+            online = journey.go_online(self._journey_send, package=package, card=TEST_CARD,
+                                              values={"mac": self.lan.mac, "ip": self.lan.ip})
+        except (JourneyError, OSError) as exc:
+            self.fail_user(f"could not get online through the portal: {exc}")
+            return
+        if not online.already:
+            self.quality("portal_login_s", online.seconds)
+            if package:
+                self.quality("purchase_s", online.seconds)
 
-    def buy(self, package: str) -> None:
-        start = time.monotonic()
-        portal = f"http://portal.{self.domain}"
-        form = {"Content-Type": "application/x-www-form-urlencoded"}
-        with self.client.post(portal + "/api/buy", data=f"package={package}", headers=form, name=f"{self.class_name}: portal buy",
-                              catch_response=True) as r:
-            if r.status_code != 200:
-                r.failure(f"{self.who}: buying {package}: {r.status_code or getattr(r, 'error', None)}")
-                self.fail_user(f"the portal refused the purchase of {package!r}: {r.status_code} {r.text[:200] if r.text else getattr(r, 'error', None)}")
-            checkout = urlparse(json.loads(r.text)["checkout_url"])
-        q = {k: v[0] for k, v in parse_qs(checkout.query).items()}
-        body = f"order={q['order']}&amount={q['amount']}&return={q['return']}&card={TEST_CARD}"
-        with self.client.post(f"http://{checkout.hostname}/checkout/pay", data=body, headers=form, allow_redirects=False,
-                              name=f"{self.class_name}: pay", catch_response=True) as r:
-            back = r.headers.get("Location", "") if r.headers else ""
-            if r.status_code != 303 or not back:
-                r.failure(f"{self.who}: payment: {r.status_code or getattr(r, 'error', None)}")
-                self.fail_user(f"the payment provider did not send the passenger back: {r.status_code or getattr(r, 'error', None)}")
-            r.success()
-        with self.client.get(back, name=f"{self.class_name}: payment return", catch_response=True) as r:
-            if r.status_code != 200:
-                r.failure(f"{self.who}: package {package} not granted: {r.status_code}")
-                self.fail_user(f"the portal did not grant {package!r} after payment: {r.status_code}")
-        self.quality("purchase_s", time.monotonic() - start)
+    def captive_check(self) -> str:
+        """The phone's periodic connectivity check: "online" or "captive"."""
+        journey = self.journey()
+        return "online" if journey is None else journey.check(self._journey_send).state

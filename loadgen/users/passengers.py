@@ -13,8 +13,10 @@ import gevent
 from gevent.pool import Pool
 from locust import task
 
+from bench.traffic.journey import JourneyError
 from loadgen.ground import content
 from loadgen.net import client_socket
+from loadgen.users import runtime as rt
 from loadgen.users.base import PassengerUser
 
 OBJECT_REF = re.compile(rb'src="(http://[^"]+)"')
@@ -174,19 +176,28 @@ class Portal(PassengerUser):
 
     @task
     def use(self) -> None:
-        """With a bundle and exhaust_quota: download until the router says the quota is used up
-        (bounded by max_bytes); otherwise look at the session now and then."""
+        """With a bundle and exhaust_quota: download until the transfer rate falls to the free
+        tier's (the bundle ran out, seen on the wire), bounded by max_bytes; otherwise the phone's
+        connectivity check now and then (captive again means the session was lost)."""
+        assert rt.runtime is not None
         if not (self.options.get("exhaust_quota") and self.options.get("package")) or self.exhausted:
-            self.client.get(f"http://portal.{self.domain}/api/whoami", name="portal: whoami")
+            try:
+                state = self.captive_check()
+            except (JourneyError, OSError) as exc:
+                self.fire("captive check", 0.0, 0, exc)
+                return
+            if state != "online":
+                self.fire("session lost", 0.0, 0, RuntimeError(f"{self.who}: the captive check says captive again"))
             return
+        free = rt.runtime.plan.portal.free_tier if rt.runtime.plan.portal else None
+        slow_bps = 3 * free.down_kbit * 1000 if free else 0
         got, limit, chunk = 0, int(self.options["max_bytes"]), 20_000_000
         while got < limit:
+            start = time.monotonic()
             r = self.client.get(self.url("files", f"/file/{chunk}"), name="portal: use quota")
-            got += len(r.content or b"")
-            who = self.client.get(f"http://portal.{self.domain}/api/whoami", name="portal: whoami")
-            session = (who.json() or {}).get("session") or {} if who.status_code == 200 else {}
-            if session.get("quota_exhausted"):
+            size = len(r.content or b"")
+            got += size
+            if slow_bps and size * 8 / max(time.monotonic() - start, 1e-3) < slow_bps:
                 self.exhausted = True
                 self.quality("quota_exhausted_after_bytes", got)
                 return
-        self.fire("quota not exhausted", 0.0, 0, RuntimeError(f"{self.who}: quota not used up after {got} bytes"))

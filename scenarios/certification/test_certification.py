@@ -4,11 +4,12 @@
   150/20 Mbit/s) driving the passengers' active WAN: a whole-trip passenger's iperf3 goodput
   through the DUT against the rate the trace gave the link over the same seconds.
 - FO-1 on a synthetic Astana-Almaty window (km 263): the replay cuts the active satellite for
-  12.6 s; the DUT's declared detection (its event log) and the passenger's switch (first new
-  flow answered after the cut) are measured at the trace's outage.
+  12.6 s; detection (the first new passenger flow through another WAN, seen at the ground) and
+  switch (the passenger's call answered again) are measured at the trace's outage, with the
+  DUT's own log beside them.
 
 Each test runs `--count N` times (pytest-repeat) on the same lab; `skybench certify` turns the measurements
-into the signed record. The measuring itself is bench/replay_checks.py (shared with repro).
+into the signed record. The measuring itself is bench/procedures/ (shared with the nightly and repro).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from collections.abc import Iterator
 import pytest
 
 from bench.certification.plan import CertificationPlan, check_trace_file
-from bench.devices.reference.passenger import Passenger
-from bench.devices.reference.router import ReferenceRouter
+from bench.devices.profile import DutProfile
+from bench.devices.protocols import OnboardRouter
 from bench.lab import addressing
 from bench.lab.lab import Lab
-from bench.replay_checks import failover_at, goodput_during, links_kept
-from bench.traffic import wanstate
+from bench.procedures.failover import hear_the_dut, note_dut_state, watch_failover
+from bench.procedures.steady import path_of, settle
+from bench.procedures.throughput import goodput_during, unix_time_of
 from bench.traffic.iperf import IperfServers
+from bench.traffic.links import links_kept
+from bench.traffic.passenger import Passenger
 from bench.traffic.probes import PassengerProbe
 
 pytestmark = [pytest.mark.certification, pytest.mark.lab]
@@ -37,7 +41,7 @@ STREAMS = 4
 
 
 @pytest.fixture(scope="module")
-def servers(lab: Lab, router: ReferenceRouter) -> Iterator[IperfServers]:
+def servers(lab: Lab) -> Iterator[IperfServers]:
     with IperfServers(lab, GROUND, count=2) as s:
         yield s
 
@@ -51,10 +55,9 @@ def _play(replay, plan: CertificationPlan, requirement: str, **kwargs):  # type:
 
 
 @pytest.mark.requirement("THR-1", "THR-2")
-def test_goodput_on_recorded_starlink(lab: Lab, router: ReferenceRouter, replay, measure, plan: CertificationPlan,
+def test_goodput_on_recorded_starlink(lab: Lab, dut: OnboardRouter, replay, measure, plan: CertificationPlan,
                                       servers: IperfServers, traveller: Passenger, repeat: int) -> None:
-    wanstate.settle(router)
-    active = wanstate.preferred(router)[0]
+    active = settle(lab, dut, traveller.ns)
     with links_kept(lab):
         spec, playing = _play(replay, plan, "THR-1", loop=True)
         trace_link = next(link for link, wan in spec.links.items() if wan == active)
@@ -62,10 +65,10 @@ def test_goodput_on_recorded_starlink(lab: Lab, router: ReferenceRouter, replay,
             # one server per direction: a server still closing the last test resets a new client's control connection
             samples = [goodput_during(lab, playing, trace_link, traveller.ns, servers.ports[port], GROUND, downlink=down,
                                       seconds=SECONDS, omit_s=OMIT_S, streams=STREAMS) for port, down in ((0, True), (1, False))]
-            still = router.status()["active"]["passengers"]
+            still = path_of(lab, traveller.ns)
         finally:
             replay.stop()
-    assert still == active, f"the passengers' WAN changed to {still} during the measurement"
+    assert still == active, f"the passenger's new flows left by {still}, not {active}, after the measurement"
     measure.on_trace(playing.plan.name, spec.content_sha256)  # the replay has stopped: name the trace measured on
     for s, req in zip(samples, ("THR-1", "THR-2")):
         print(f"repeat {repeat} {s.direction}: {s.goodput_bps / 1e6:.2f} Mbit/s through the DUT, trace rate "
@@ -77,25 +80,25 @@ def test_goodput_on_recorded_starlink(lab: Lab, router: ReferenceRouter, replay,
 
 
 @pytest.mark.requirement("FO-1")
-def test_failover_at_trace_outage(lab: Lab, router: ReferenceRouter, replay, measure, plan: CertificationPlan,
+def test_failover_at_trace_outage(lab: Lab, dut: OnboardRouter, profile: DutProfile, replay, measure, plan: CertificationPlan,
                                   traveller: Passenger, repeat: int) -> None:
-    wanstate.settle(router)
-    active = wanstate.preferred(router)[0]
-    with links_kept(lab), PassengerProbe(traveller.ns, GROUND) as probe:
+    active = settle(lab, dut, traveller.ns)
+    with links_kept(lab), PassengerProbe(traveller.ns, GROUND, wan_of=lab.wan_at_ground) as probe:
         time.sleep(1.0)
         assert probe.answered_between("new", time.time() - 1.0, time.time()) > 0, "the passenger probe got no answers before the replay"
         spec, playing = _play(replay, plan, "FO-1")
         trace_link = next(link for link, wan in spec.links.items() if wan == active)
         try:
             span = playing.wait_for_next_outage(trace_link, timeout=spec.speed and 120.0)
-            sample = failover_at(router, playing, probe, span, active)
+            seen = watch_failover(lab, probe, lost=[active], t_cut=unix_time_of(playing, span.start_t), active_before=active)
+            note_dut_state(seen, dut, profile)
         finally:
             replay.stop()
-    print(f"repeat {repeat}: {active} out at trace {span.start_t:.1f} s ({span.length_s:.1f} s, km {sample.km}); "
-          f"declared down after {sample.detection_s} s; new flows answered after {sample.switch_s:.2f} s via {sample.via_wan}; "
-          f"call's longest gap {sample.call_longest_gap_s:.2f} s")
+    hear_the_dut(seen, dut, profile)
+    km = playing.plan.km_at(span.start_t)
+    print(f"repeat {repeat}: {active} out at trace {span.start_t:.1f} s ({span.length_s:.1f} s, km {km}): {seen.summary()}")
     measure.on_trace(playing.plan.name, spec.content_sha256)
-    where = {"trace_time_s": round(span.start_t, 3), "km": None if sample.km is None else round(sample.km, 3)}
-    if sample.detection_s is not None:
-        measure("FO-1", sample.detection_s, units="s", quantity="detection", repeat=repeat, **where, **sample.context())
-    measure("FO-1", sample.switch_s, units="s", quantity="switch", repeat=repeat, **where, **sample.context())
+    where = {"trace_time_s": round(span.start_t, 3), "km": None if km is None else round(km, 3),
+             "outage_length_s": round(span.length_s, 3)}
+    measure("FO-1", seen.detection_s, units="s", quantity="detection", repeat=repeat, **where, **seen.context())
+    measure("FO-1", seen.switch_s, units="s", quantity="switch", repeat=repeat, **where, **seen.context())

@@ -1,7 +1,9 @@
-"""Nightly: the lab's paths carry traffic (passengers and ops to the ground, each WAN on its own).
+"""Nightly: the lab's paths carry traffic (a passenger online through the DUT and the ops LAN to
+the ground; each WAN's terminal, sky link and ground gateway on their own).
 
 The first thing a red night must rule out is the bench itself: if a path is broken here, every
-later verdict would be about the bench, not the DUT.
+later verdict would be about the bench, not the DUT. The WAN paths are checked from each
+terminal (the bench's side of the DUT's WAN port), so they say nothing of the DUT.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import pytest
 from bench.lab import addressing
 from bench.lab.lab import Lab
 from bench.lab.reach import EchoServer, tcp_echo_rtts
+from bench.traffic.passenger import Passenger
 
 pytestmark = [pytest.mark.nightly, pytest.mark.lab]
 
@@ -24,9 +27,15 @@ def ground_echo(lab: Lab):
         s.stop()
 
 
-@pytest.mark.parametrize("role", ["passengers", "ops"])
-def test_onboard_lan_reaches_ground(lab: Lab, ground_echo: list[EchoServer], role: str) -> None:
-    rtts = tcp_echo_rtts(lab.ns(role), str(addressing.GROUND_SERVER.ip), count=20)
+def test_a_passenger_online_reaches_ground(lab: Lab, ground_echo: list[EchoServer]) -> None:
+    with Passenger(lab, "paths") as p:
+        p.go_online()
+        rtts = tcp_echo_rtts(p.ns, str(addressing.GROUND_SERVER.ip), count=20)
+    assert len(rtts) == 20
+
+
+def test_ops_lan_reaches_ground(lab: Lab, ground_echo: list[EchoServer]) -> None:
+    rtts = tcp_echo_rtts(lab.ns("ops"), str(addressing.GROUND_SERVER.ip), count=20)
     assert len(rtts) == 20
 
 
@@ -34,7 +43,8 @@ def test_every_wan_path_carries_traffic(lab: Lab, ground_echo: list[EchoServer])
     broken = []
     for wan in lab.plan.wans:
         try:
-            tcp_echo_rtts(lab.ns("router"), str(wan.addresses.probe_target), count=5, source=str(wan.addresses.router.ip))
+            tcp_echo_rtts(lab.ns(wan.terminal_role), str(wan.addresses.probe_target), count=5,
+                          source=str(wan.addresses.terminal_sky.ip))
         except OSError as exc:
             broken.append(f"{wan.name}: {exc}")
     assert not broken, "WAN paths without traffic: " + "; ".join(broken)

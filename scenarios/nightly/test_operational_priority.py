@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.devices.reference.passenger import Passenger
 from bench.lab.lab import Lab
 from bench.traffic.links import links_set, profile
+from bench.traffic.passenger import Passenger
 from bench.traffic.saturation import ops_under_passenger_load
 
 pytestmark = [pytest.mark.nightly, pytest.mark.lab]
@@ -32,14 +32,14 @@ OPS_S = 30.0
 
 @pytest.mark.requirement("OPS-1", "OPS-2", "OPS-3")
 def test_ops_traffic_under_passenger_saturation(lab: Lab, riders: list[Passenger], measure) -> None:
-    with links_set(lab, [w.name for w in lab.plan.wans], profile(150_000_000, 20_000_000, 30.0)):
+    with links_set(lab, lab.wan_order(), profile(150_000_000, 20_000_000, 30.0)):
         r = ops_under_passenger_load(lab, riders, ops_s=OPS_S)
     print(r.summary())
-    ctx = {**r.context(), "uplink_kbit": lab.router.config.shaping(r.wan).uplink_kbit, "link": "150/20 Mbit/s, 30 ms"}
+    # The load was real, or the figures say nothing: the passengers' uploads filled the uplink
+    # (generous bound); the downloads get what their ACKs allow behind the uploads.
+    assert r.passenger_up_mbps >= 0.75 * 20 and r.passenger_down_mbps > 1.0, (
+        f"the passengers did not saturate the link ({r.passenger_down_mbps:.1f} down, {r.passenger_up_mbps:.1f} up Mbit/s)")
+    ctx = {**r.context(), "link": "150/20 Mbit/s, 30 ms", "ops_paths": r.ops_paths}
     measure("OPS-1", r.pos_p95_s, units="s", transactions=r.pos_transactions, failed=r.pos_failed, **ctx)
     measure("OPS-2", r.cctv_loss * 100, units="%", sent=r.cctv_sent, received=r.cctv_received, cameras=1, **ctx)
     measure("OPS-3", r.api_success * 100, units="%", calls=r.api_calls, **ctx)
-    # The load was real: the passengers' uploads filled the uplink (generous bound). The downloads
-    # get what their ACKs allow: they queue behind the uploads in the same 20 Mbit/s uplink.
-    assert r.passenger_up_mbps >= 0.75 * 20 and r.passenger_down_mbps > 1.0, (
-        f"the passengers did not saturate the link ({r.passenger_down_mbps:.1f} down, {r.passenger_up_mbps:.1f} up Mbit/s)")

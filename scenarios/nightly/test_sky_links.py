@@ -1,7 +1,8 @@
 """Nightly: each WAN's emulated sky link acts as set (delay, outage) on the lab's real paths.
 
 If the link emulator does not do what a trace tells it, no verdict downstream means anything, so
-the nightly checks it on the same paths the DUT uses, with the same probes a field engineer would.
+the nightly checks it on the same paths the DUT uses (from each terminal, the bench's side of the
+DUT's WAN port, to that WAN's probe target on the ground), with the probes a field engineer would.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def probe_echo(lab: Lab):
 
 def _rtts(lab: Lab, wan_name: str, count: int = 30) -> list[float | None]:
     wan = next(w for w in lab.plan.wans if w.name == wan_name)
-    return udp_echo_rtts(lab.ns("router"), str(wan.addresses.probe_target), 7008, count=count, source=str(wan.addresses.router.ip))
+    return udp_echo_rtts(lab.ns(wan.terminal_role), str(wan.addresses.probe_target), 7008, count=count,
+                         source=str(wan.addresses.terminal_sky.ip))
 
 
 @pytest.mark.parametrize("wan", ["oneweb", "starlink", "lte"])

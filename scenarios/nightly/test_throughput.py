@@ -3,9 +3,11 @@ downlink, THR-2 uplink), and the DUT's NAT and shaping overhead as a ratio to th
 
 Every WAN's sky link is set to the catalogue's rate: 150 Mbit/s down, 20 Mbit/s up, 30 ms round
 trip, no loss. Each WAN is made the passengers' active one in turn the way a train does it, by
-an outage of every more preferred WAN (the DUT's own failover picks the next). A whole-trip
-passenger (DHCP lease, unlimited package: no portal cap applies) runs iperf3 with several TCP
-flows to the ground, downlink then uplink; the first seconds (slow start) are left out.
+an outage of every more preferred WAN (the DUT's own failover picks the next; the bench waits
+until the passenger's new flows leave by it, seen at the ground). A whole-trip passenger (DHCP
+lease, the DUT profile's unlimited package: no portal cap applies) runs iperf3 with several TCP
+flows to the ground, downlink then uplink; the first seconds (slow start) are left out; the
+passenger's path is checked again after the measurement.
 
 The same iperf3 runs from the WAN's terminal namespace (the sky link alone, no DUT) in the same
 test: `dut_vs_link` = goodput through the DUT / goodput over the link alone is the DUT's overhead
@@ -24,14 +26,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.devices.reference.clients import whole_trip
-from bench.devices.reference.passenger import Passenger
+from bench.devices.protocols import OnboardRouter
 from bench.lab import addressing
 from bench.lab.lab import Lab
 from bench.link.probe import TCP_PAYLOAD_SHARE
-from bench.traffic import wanstate
+from bench.procedures.failover import FAILOVER_WAIT_S
+from bench.procedures.steady import path_of, settle, wait_for_path
 from bench.traffic.iperf import IperfServers, iperf_client
 from bench.traffic.links import links_set, outages, profile
+from bench.traffic.passenger import Passenger
 
 pytestmark = [pytest.mark.nightly, pytest.mark.lab]
 
@@ -45,13 +48,10 @@ GROUND = str(addressing.GROUND_SERVER.ip)
 
 
 @pytest.fixture(scope="module")
-def shaped(lab: Lab) -> Iterator[None]:
-    if lab.router is None:
-        pytest.skip("these measurements need the embedded reference router as the DUT")
-    wanstate.settle(lab.router)
-    with links_set(lab, [w.name for w in lab.plan.wans], profile(DOWN_BPS, UP_BPS, RTT_MS)):
+def shaped(lab: Lab, dut: OnboardRouter, traveller: Passenger) -> Iterator[None]:
+    with links_set(lab, lab.wan_order(), profile(DOWN_BPS, UP_BPS, RTT_MS)):
         yield
-    wanstate.settle(lab.router)  # later modules start from the steady state
+    settle(lab, dut, traveller.ns)  # later modules start from the steady state
 
 
 @pytest.fixture(scope="module")
@@ -60,33 +60,27 @@ def servers(lab: Lab, shaped: None) -> Iterator[IperfServers]:
         yield s
 
 
-@pytest.fixture(scope="module")
-def traveller(lab: Lab, shaped: None) -> Iterator[Passenger]:
-    with Passenger(lab, "thr") as p:
-        whole_trip(p)
-        yield p
-
-
 @pytest.mark.requirement("THR-1", "THR-2")
 @pytest.mark.parametrize("wan", ["oneweb", "starlink", "lte"])
 def test_goodput_through_each_wan(lab: Lab, measure, servers: IperfServers, traveller: Passenger, wan: str) -> None:
-    router = lab.router
-    order = wanstate.preferred(router)
+    order = lab.wan_order()
     if wan not in order:
-        pytest.skip(f"the passengers' class does not use {wan} ({order})")
+        pytest.skip(f"the lab has no WAN {wan} ({order})")
     before = order[: order.index(wan)]
     term = lab.ns(f"term-{wan}")
     with outages(lab, before):
-        h = router.config.health
-        status = wanstate.wait_active(router, wan, h.detection_s + 10)
-        via = status["wans"][wan]["address"]
+        wait_for_path(lab, traveller.ns, wan, FAILOVER_WAIT_S)
         results = {}
         for direction, reverse, rate in (("downlink", True, DOWN_BPS), ("uplink", False, UP_BPS)):
             dut = iperf_client(lab, traveller.ns, servers.ports[0], GROUND, seconds=SECONDS, omit_s=OMIT_S, streams=STREAMS, reverse=reverse)
             alone = iperf_client(lab, term, servers.ports[1], GROUND, seconds=SECONDS, omit_s=OMIT_S, streams=STREAMS, reverse=reverse)
             results[direction] = (dut, alone, rate)
-        still = router.status()["active"]["passengers"]
-    assert still == wan, f"the passengers' WAN changed to {still} during the measurement"
+        still = path_of(lab, traveller.ns)
+    assert still == wan, f"the passenger's new flows left by {still}, not {wan}, after the measurement"
+    # The bench itself first: the link alone must carry close to its rate, or a verdict would be
+    # about the emulator, not the DUT (generous: 85 % of the rate, on a shared 2-core machine).
+    for direction, (_, alone, rate) in results.items():
+        assert alone.goodput_bps >= 0.85 * rate, f"{wan} {direction}: the sky link alone carried only {alone.goodput_bps / rate:.1%} of its rate"
     for direction, (dut, alone, rate) in results.items():
         req = "THR-1" if direction == "downlink" else "THR-2"
         ratio = dut.goodput_bps / alone.goodput_bps
@@ -96,11 +90,7 @@ def test_goodput_through_each_wan(lab: Lab, measure, servers: IperfServers, trav
         # Against the best a TCP flow can carry over the link (its rate times the payload share of
         # a full frame), so 100 % means the DUT costs nothing and the frame overhead is not blamed on it.
         best = rate * TCP_PAYLOAD_SHARE
-        measure(req, dut.goodput_bps / best * 100, units="%", wan=wan, wan_address=via, direction=direction,
+        measure(req, dut.goodput_bps / best * 100, units="%", wan=wan, direction=direction,
                 link_rate_mbps=rate / 1e6, best_possible_mbps=round(best / 1e6, 3), rtt_ms=RTT_MS, goodput_mbps=round(dut.goodput_bps / 1e6, 3),
                 link_alone_mbps=round(alone.goodput_bps / 1e6, 3), dut_vs_link=round(ratio, 4),
                 streams=STREAMS, seconds=SECONDS, retransmits=dut.retransmits)
-    # The bench itself: the link alone must carry close to its rate, or the verdict above is
-    # about the emulator, not the DUT (generous: 85 % of the rate, on a shared 2-core machine).
-    for direction, (_, alone, rate) in results.items():
-        assert alone.goodput_bps >= 0.85 * rate, f"{wan} {direction}: the sky link alone carried only {alone.goodput_bps / rate:.1%} of its rate"

@@ -25,7 +25,7 @@ from bench.devices.drivers.factory import router_driver
 from bench.devices.protocols import OnboardRouter, UnsupportedByDriver
 from bench.devices.reference import ReferenceRouter
 from bench.devices.reference.faces import face_credentials
-from bench.devices.reference.passenger import Passenger
+from bench.traffic.passenger import Passenger
 from bench.errors import BenchError
 from bench.lab.lab import Lab
 from bench.lab.labfile import load_lab

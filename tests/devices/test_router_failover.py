@@ -10,7 +10,7 @@ import time
 import pytest
 
 from bench.devices.reference import ReferenceRouter
-from bench.devices.reference.passenger import Passenger
+from bench.traffic.passenger import Passenger
 from bench.lab import netns
 from bench.lab.lab import Lab
 from tests.devices.router_helpers import router  # noqa: F401 - fixture

@@ -8,7 +8,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from bench.devices.reference import ReferenceRouter
-from bench.devices.reference.passenger import Passenger
+from bench.traffic.passenger import Passenger
 from bench.errors import BenchError
 from bench.lab import addressing, netns
 from bench.lab.lab import Lab

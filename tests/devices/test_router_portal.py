@@ -8,10 +8,9 @@ import socket
 import pytest
 
 from bench.devices.reference import ReferenceRouter
-from bench.devices.reference.passenger import Passenger
-from bench.devices.reference.clients import free_tier_rates
+from bench.traffic.passenger import Passenger
 from bench.lab.lab import Lab
-from tests.devices.router_helpers import TEST_BUNDLE_BYTES, TEST_CONFIG, buy, rate_bps, router, router_with  # noqa: F401
+from tests.devices.router_helpers import TEST_BUNDLE_BYTES, TEST_CONFIG, buy, free_tier_rates, rate_bps, router, router_with  # noqa: F401
 
 pytestmark = pytest.mark.lab
 

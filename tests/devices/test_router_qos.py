@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bench.devices.reference.passenger import Transfer, upload_in
+from bench.traffic.passenger import Transfer, upload_in
 from bench.lab.lab import Lab
 from tests.devices.router_helpers import TEST_CONFIG, router_with
 

@@ -11,7 +11,7 @@ import pytest
 from bench.devices.drivers.factory import router_driver
 from bench.devices.protocols import OnboardRouter
 from bench.devices.reference import ReferenceRouter
-from bench.devices.reference.passenger import Passenger
+from bench.traffic.passenger import Passenger
 from bench.errors import BenchError
 from bench.lab.lab import Lab
 from tests.devices.router_helpers import router  # noqa: F401 - fixture

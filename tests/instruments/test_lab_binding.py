@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from bench.devices.reference.passenger import Passenger
+from bench.traffic.passenger import Passenger
 from bench.instruments import PowerSupply, RfAttenuator, open_instrument
 from bench.lab import netns
 from bench.lab.lab import Lab

@@ -57,7 +57,7 @@ def test_default_catalogue_has_the_domain_requirements_and_limits() -> None:
         ("PWR-2", "recovery"): ("s", "<= 120 s"),
         ("PWR-2", "state_kept"): ("bool", "= true"),
     }
-    assert catalogue.version == "1.0" and catalogue.sources == ("scenarios/requirements.yaml",)
+    assert catalogue.version == "1.1" and catalogue.sources == ("scenarios/requirements.yaml",)
     assert set(catalogue.for_suite("certification")) == set(catalogue.requirements)
     assert "FO-1" in catalogue.for_suite("repro") and "POR-4" not in catalogue.for_suite("repro")
 
@@ -103,14 +103,14 @@ def test_override_merges_per_requirement_and_quantity(tmp_path: Path) -> None:
     assert catalogue.requirements["OPS-2"].quantities == default.requirements["OPS-2"].quantities
     assert catalogue.requirements["ACME-1"].quantities["success"].limit.min == 99
     assert set(catalogue.requirements) == set(default.requirements) | {"ACME-1"}
-    assert catalogue.version == "1.0+acme-7"
+    assert catalogue.version == "1.1+acme-7"
     assert catalogue.sources == ("scenarios/requirements.yaml", str(path))
 
 
 def test_a_limit_is_replaced_whole_not_merged() -> None:
     catalogue = parse_catalogue("version: 2\nrequirements:\n  OPS-1:\n    quantities:\n      latency_p95:\n        limit: {range: [0.1, 2]}\n", "x.yaml")
     limit = catalogue.requirements["OPS-1"].quantities["latency_p95"].limit
-    assert limit.kind == "range" and limit.max is None and catalogue.version == "1.0+2"
+    assert limit.kind == "range" and limit.max is None and catalogue.version == "1.1+2"
 
 
 def test_base_none_makes_the_file_the_whole_catalogue() -> None:

@@ -25,7 +25,7 @@ def yaml_blocks() -> list[str]:
 def test_the_override_example_loads_as_documented() -> None:
     example = next(block for block in yaml_blocks() if "acme-7" in block)
     catalogue = parse_catalogue(example, "acme.yaml")
-    assert catalogue.version == "1.0+acme-7"
+    assert catalogue.version == "1.1+acme-7"
     assert catalogue.requirements["FO-1"].quantities["detection"].limit.max == 3
     assert "ACME-1" in catalogue.requirements
 

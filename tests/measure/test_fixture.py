@@ -71,7 +71,7 @@ def test_verdicts_outcomes_messages_and_store(pytester: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(["*in Mbit/s (rate) but its limit is in s (time): they cannot be compared*"])
     result.stdout.fnmatch_lines(["*@pytest.mark.requirement names 'FO-11', not in the catalogue*"])
     result.stdout.fnmatch_lines(["*the body's own failure*", "*measurements that failed before this error:", "*POR-4 bypass attempts that got through: 2, required 0"])
-    result.stdout.fnmatch_lines(["*catalogue 1.0 (scenarios/requirements.yaml): 4 of 14 requirements covered; measurements: 2 pass, 1 marginal, 3 fail*"])
+    result.stdout.fnmatch_lines(["*catalogue 1.1 (scenarios/requirements.yaml): 4 of 14 requirements covered; measurements: 2 pass, 1 marginal, 3 fail*"])
 
     frame = load_measurements(results)
     by_test = frame.groupby(frame.test.str.split("::").str[-1]).size().to_dict()
@@ -87,8 +87,8 @@ def test_verdicts_outcomes_messages_and_store(pytester: pytest.Pytester) -> None
     reqs = coverage["requirements"]
     assert reqs["POR-4"]["tests"] == ["test_suite.py::test_declared_only"] and reqs["POR-4"]["measurements"] == {"fail": 1}
     assert reqs["FO-1"]["measurements"] == {"marginal": 1, "fail": 1, "pass": 1}
-    assert reqs["PWR-1"]["tests"] == [] and coverage["catalogue_version"] == "1.0"
-    assert json.loads((results / "requirements.json").read_text())["version"] == "1.0"
+    assert reqs["PWR-1"]["tests"] == [] and coverage["catalogue_version"] == "1.1"
+    assert json.loads((results / "requirements.json").read_text())["version"] == "1.1"
 
     # Allure: the measurement attached as JSON, the requirement as a label and a link
     allure_results = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
@@ -115,7 +115,7 @@ def test_an_operators_catalogue_changes_the_verdict(pytester: pytest.Pytester) -
     result = run(pytester, "-k", "passing", "--requirements", str(ops))
     result.assert_outcomes(failed=1, deselected=6)
     result.stdout.fnmatch_lines(["*FO-3 service restored after link return: 3 s > limit 2 s (+1 s, +50 %)*"])
-    result.stdout.fnmatch_lines([f"*catalogue 1.0+ops-3 (scenarios/requirements.yaml, {ops})*"])
+    result.stdout.fnmatch_lines([f"*catalogue 1.1+ops-3 (scenarios/requirements.yaml, {ops})*"])
 
 
 def test_a_bad_catalogue_stops_the_run_with_its_line(pytester: pytest.Pytester) -> None:

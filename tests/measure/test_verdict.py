@@ -126,7 +126,7 @@ def test_failed_measurement_says_which_requirement_by_how_much_and_where() -> No
     assert m.message == "FO-1 failover detection time: 7.4 s > limit 5 s (+2.4 s, +48 %) at trace astana-almaty 02:13:05, km 431.2"
     assert (m.requirement, m.quantity, m.verdict, m.limit, m.limit_kind, m.limit_high) == ("FO-1", "detection", "fail", "<= 5 s", "max", 5.0)
     assert (m.dut, m.firmware, m.link_backend, m.suite, m.test) == ("reference-router", "fw-1.2", "userspace", "nightly", "t::x")
-    assert (m.trace, m.trace_hash, m.km, m.catalogue_version) == ("astana-almaty", "ab12", 431.2, "1.0")
+    assert (m.trace, m.trace_hash, m.km, m.catalogue_version) == ("astana-almaty", "ab12", 431.2, "1.1")
 
 
 def test_messages_for_min_range_equals_marginal_and_pass() -> None:

@@ -39,7 +39,7 @@ def main() -> None:
         time.sleep(0.5)
         try:
             plain = [goodput_mbps(lab) for _ in range(2)]
-            capture = RingCapture(lab).start()
+            capture = RingCapture(lab, role="passengers").start()
             try:
                 captured = [goodput_mbps(lab) for _ in range(2)]
                 assert capture._proc is not None

@@ -27,11 +27,11 @@ from bench.lab import addressing
 from bench.lab.reach import EchoServer, tcp_echo_rtts
 
 
-def test_passes_on_the_lab(lab):
-    assert lab.router is not None
+def test_passes_on_the_lab(lab, dut):
+    assert dut.firmware().vendor
 
 
-def test_fails_after_traffic(lab):
+def test_fails_after_traffic(lab, dut):
     server = EchoServer(lab.ns("ground"), str(addressing.GROUND_SERVER.ip), port=7011).start()
     try:
         tcp_echo_rtts(lab.ns("passengers"), str(addressing.GROUND_SERVER.ip), 7011, count=20)
@@ -79,7 +79,8 @@ def test_failed_lab_test_has_pcap_and_dut_logs(tmp_path: Path) -> None:
         linktype, found = read_pcap(run_dir / "allure-results" / a["source"])
         assert linktype == LINKTYPE_LINUX_SLL2
         packets += found
-    # The passengers' TCP to the ground server crosses the LAN and, NATed, a WAN: both captured.
+    # The passengers' TCP to the ground server crosses the LAN and, NATed, a WAN: both captured on
+    # the bench's side of the DUT's cables (the passengers' LAN, the terminals' ports).
     ground = addressing.GROUND_SERVER.ip.packed
     to_ground = [p for p in packets if len(p) >= 40 and p[20 + 9] == 6 and p[20 + 16:20 + 20] == ground]
     sources = {p[20 + 12:20 + 16] for p in to_ground}
@@ -90,9 +91,10 @@ def test_failed_lab_test_has_pcap_and_dut_logs(tmp_path: Path) -> None:
     assert ("firmware", "skybench-reference-router 0.1") in {(l["name"], l["value"]) for l in by_name["test_fails_after_traffic"]["labels"]}
     logs = next(a for a in attachments if a["name"].startswith("DUT logs"))
     assert logs["name"] == "DUT logs (this test's window)"
-    index_map = next(a for a in attachments if a["name"].startswith("packet capture: interface index"))
-    names = (run_dir / "allure-results" / index_map["source"]).read_text()
-    assert "lan-pass" in names and "wan-oneweb" in names
+    maps = {a["name"]: (run_dir / "allure-results" / a["source"]).read_text() for a in attachments
+            if "interface index" in a["name"]}
+    assert "wifi0" in maps["packet capture passengers: interface index -> name (SLL2 if_index)"]
+    assert "lan0" in maps["packet capture term-oneweb: interface index -> name (SLL2 if_index)"]
     # Nothing left: this run's lab is down (other benches' labs may be up), its ring files are gone.
     steps = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines()]
     prefix = next(s["args"]["prefix"] for s in steps if s["step"] == "lab up")

@@ -2,12 +2,13 @@
 a message that names the requirement and says by how much.
 
 Each case writes a whole router configuration (router.yaml with one change) and runs selected
-nightly tests against it in a pytest of their own (`--router-config FILE`, fixtures/router.py),
+nightly tests against it in a pytest of their own (`--router-config FILE`, fixtures/dut.py),
 on a lab of their own, exactly as `skybench run nightly -- --router-config FILE` would.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from bench.devices.reference.config import load_router_config
+from bench.measure.store import load_measurements
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,3 +55,27 @@ def test_disabled_quota_fails_por3(tmp_path: Path) -> None:
     assert line, "no POR-3 failure naming the requirement and the limit"
     assert float(line.group(1)) >= 25.0  # never cut: the download ran 30 % past the bundle
     assert "FAILED scenarios/nightly/test_portal.py::test_bundle_is_cut_at_its_size" in out
+
+
+@pytest.mark.parametrize(("flaw", "said"), [
+    ({"wan_down_delay_s": 8.0}, r"the DUT logged oneweb down ([\d.]+) s after the cut, ([\d.]+) s after passengers' traffic"),
+    ({"wan_down_logged": False}, r"the DUT never logged oneweb down, while passengers' traffic left it after ([\d.]+) s"),
+])
+def test_a_router_whose_log_is_late_or_silent_is_judged_by_the_wire(tmp_path: Path, flaw: dict, said: str) -> None:
+    # The router fails over as fast as ever; only its log entry comes 8 s late, or never. FO-1
+    # passes on what the passenger saw, and the disagreement with the log is recorded beside it.
+    rc, out = _run_nightly(tmp_path, {"logging": flaw}, "active_satellite_outage", 300)
+    print(out[-3000:])
+    assert rc == 0, f"pytest exited {rc}: FO-1 must pass on the wire whatever the log says"
+    rows = load_measurements(tmp_path / "results")
+    fo1 = rows[(rows["requirement"] == "FO-1") & (rows["quantity"] == "detection")].iloc[0]
+    assert fo1["verdict"] == "pass" and fo1["value"] < 5.0
+    context = json.loads(fo1["context"])
+    found = re.search(said, context["dut_disagrees"] or "")
+    assert found, context
+    if "delay" in next(iter(flaw)):
+        logged, late_by = float(found.group(1)), float(found.group(2))
+        assert logged >= 8.0 + fo1["value"] - 0.5 and abs(logged - fo1["value"] - late_by) < 0.01
+        assert context["dut_logged_down_after_s"] == pytest.approx(logged, abs=0.01)
+    else:
+        assert context["dut_logged_down_after_s"] is None

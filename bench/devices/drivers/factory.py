@@ -68,9 +68,15 @@ def build(kind: str, target: DeviceTarget, *, netns: str | None = None) -> Any:
 
 def router_driver(lab: LabConfig, *, embedded: Lab | None = None, netns: str | None = None,
                   timeout_s: float = 5.0) -> OnboardRouter:
-    """The lab's onboard router. `embedded`: the running embedded lab (its router is reached
-    inside the lab's namespaces); `netns`: a namespace to reach a hardware router from."""
+    """The lab's onboard router. `embedded`: the running lab (the embedded router is reached
+    inside its namespaces; a hardware router with `management: ops-lan` from its ops LAN);
+    `netns`: a namespace to reach a hardware router from (default: this host's own network)."""
     dut = lab.dut
+    if dut.driver != "embedded" and dut.management == "ops-lan" and netns is None:
+        if embedded is None:
+            raise BenchError("a router managed over its ops LAN can only be reached with its lab running",
+                             where="dut.management: ops-lan", fix="pass embedded=lab (the running Lab)")
+        netns = embedded.ns("ops")
     if dut.driver == "embedded":
         if embedded is None:
             raise BenchError("the embedded router can only be reached with its lab running",
@@ -108,7 +114,10 @@ def terminal_driver(lab: LabConfig, wan: str, *, embedded: Lab | None = None, ne
         target = DeviceTarget(name=name, driver=protocol, address=str(path.addresses.terminal_lan.ip),
                               port=port, timeout_s=timeout_s)
         kind = "terminal-starlink-grpc" if protocol == "starlink-grpc" else "terminal-rest"
-        return build(kind, target, netns=embedded.ns("router"))
+        # Where the DUT reaches it (its WAN port's side); a hardware lab has no router namespace,
+        # so the terminal's own namespace, where the service listens.
+        where = embedded.ns("router") if embedded.plan.router_in_lab else embedded.ns(path.terminal_role)
+        return build(kind, target, netns=where)
     if terminal.address is None:
         raise BenchError(f"the terminal address is required for driver {terminal.driver}",
                          where=f"wans[{wan}].terminal.address", fix="write the terminal's management address")

@@ -5,6 +5,7 @@ look like that command's output raises `ValueError` saying what was expected (th
 into a DeviceError naming the device). The formats, with examples, are in docs/devices.md:
 
 - `ubus call system board`            JSON: model, release.{distribution,version,description}
+- `ubus call system info`             JSON: uptime (seconds since boot), localtime, memory, load
 - `ubus call network.interface dump`  JSON: interface[].{interface,up,l3_device,ipv4-address[]}
 - `ubus call network.device status`   JSON: {<device>: {statistics: {rx_bytes, tx_bytes}}}
 - `ubus call mwan3 status`            JSON: interfaces.<name>.{status,up,track_ip[].{latency,packetloss,status}}
@@ -44,6 +45,13 @@ def board(text: str) -> Firmware:
         version=str(release["version"]),
         description=release.get("description"),
     )
+
+
+def system_uptime(text: str) -> float:
+    data = _json(text, "ubus call system info")
+    if not isinstance(data, dict) or not isinstance(data.get("uptime"), (int, float)):
+        raise ValueError("`ubus call system info` has no numeric uptime")
+    return float(data["uptime"])
 
 
 def interface_dump(text: str) -> dict[str, dict[str, Any]]:

@@ -9,6 +9,7 @@ vendor's device is asked to meet; docs/devices.md) returns the protocol models a
               GET  /api/v1/portal/sessions        -> [PortalSession]
               GET  /api/v1/firmware               -> Firmware
               GET  /api/v1/logs?since=ISO-8601    -> [LogEntry]
+              GET  /api/v1/system                 -> {"uptime_s": seconds since boot}
               POST /api/v1/reboot                 -> 202
               PUT  /api/v1/config   {key: value}  -> 200
     terminal  GET  /api/v1/status                 -> TerminalStatus
@@ -152,6 +153,14 @@ class RestRouter(_Rest):
     @recorded()
     def logs_since(self, since: datetime) -> list[LogEntry]:
         return self.get("/api/v1/logs", list[LogEntry], {"since": since.isoformat()})
+
+    @recorded()
+    def uptime_s(self) -> float:
+        reply = self.request("GET", "/api/v1/system")
+        try:
+            return float(reply["uptime_s"])
+        except (KeyError, TypeError, ValueError):
+            raise self.unexpected("GET /api/v1/system", f"no numeric uptime_s in {str(reply)[:200]}") from None
 
     @recorded()
     def reboot(self) -> None:

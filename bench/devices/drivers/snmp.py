@@ -211,6 +211,10 @@ class SnmpRouter(_Snmp):
         raise self._unsupported("portal_sessions", "ssh or rest")
 
     @recorded()
+    def uptime_s(self) -> int:
+        return super().uptime_s()  # sysUpTime: the agent's uptime, which starts with the router
+
+    @recorded()
     def firmware(self) -> Firmware:
         descr = str(self.get(SYS_DESCR)[SYS_DESCR])
         words = descr.split()

@@ -195,6 +195,10 @@ class OpenWrtSshRouter(Driver):
         return self._parsed("ubus call system board", openwrt.board)
 
     @recorded()
+    @recorded()
+    def uptime_s(self) -> float:
+        return self._parsed("ubus call system info", openwrt.system_uptime)
+
     def logs_since(self, since: datetime) -> list[LogEntry]:
         # logread prints the router's local time without a zone; compare in the same terms.
         local_since = since.astimezone().replace(tzinfo=None) if since.tzinfo else since

@@ -107,12 +107,30 @@ class DhcpConfig(RouterModel):
     lease_s: Annotated[int, Field(ge=120)] = 3600
 
 
+class LoggingConfig(RouterModel):
+    """How the event log reports a WAN going down. The defaults are right; the others reproduce a
+    firmware flaw on purpose (a router whose log misleads whoever reads it in the field), for
+    the bench's own tests that a verdict comes from the wire, not from the log."""
+
+    wan_down_logged: bool = True  # false: the wan_down entry is never written
+    wan_down_delay_s: Annotated[float, Field(ge=0)] = 0.0  # written this long after the WAN was declared down
+
+
+class DnsConfig(RouterModel):
+    """The resolver the router offers its LANs: its own portal name locally; names under these
+    domains forwarded to the upstream resolver on the ground (the operator's); everything else
+    NXDOMAIN, so an unpaid passenger cannot tunnel through DNS to a zone of his own."""
+
+    forward_domains: list[str] = ["skybench.test", "gstatic.com", "google.com", "apple.com", "msftconnecttest.com",
+                                  "firefox.com"]
+
+
 class PowerConfig(RouterModel):
     """What the router does when its supply fails (bench.devices.reference.power)."""
 
     boot_s: Annotated[float, Field(ge=0)] = 25.0
     hold_up_ms: Annotated[float, Field(ge=0)] = 15.0
-    flash_save_s: PositiveSeconds = 60.0
+    flash_save_s: PositiveSeconds = 30.0
 
 
 class RouterConfig(RouterModel):
@@ -124,7 +142,9 @@ class RouterConfig(RouterModel):
     qos: QosConfig = QosConfig()
     portal: PortalConfig = PortalConfig()
     dhcp: DhcpConfig = DhcpConfig()
+    dns: DnsConfig = DnsConfig()
     power: PowerConfig = PowerConfig()
+    logging: LoggingConfig = LoggingConfig()
 
     def shaping(self, wan: str) -> WanShaping:
         return self.wans.get(wan, self.wan_defaults)

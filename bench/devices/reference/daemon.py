@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 import time
-from bench.devices.reference.httpserver import LabHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from bench.devices.reference.plan import RouterPlan
 from bench.devices.reference.portal import Orders, portal_handler
 from bench.devices.reference.probes import Prober
 from bench.devices.reference.sessions import SessionTable
+from bench.httpserver import LabHTTPServer
 
 CLASS_PORTS = {"passengers": "passenger_if", "ops": "ops_if"}
 
@@ -61,6 +61,14 @@ class RouterDaemon:
                 self._apply_active(now)
 
     def _log(self, ev: Event) -> None:
+        flaw = self.plan.config.logging
+        if ev.event == "wan_down" and not flaw.wan_down_logged:
+            return
+        if ev.event == "wan_down" and flaw.wan_down_delay_s > 0:
+            timer = threading.Timer(flaw.wan_down_delay_s, lambda: self.events.write(ev.event, **ev.data))
+            timer.daemon = True
+            timer.start()
+            return
         self.events.write(ev.event, time_s=ev.time, **ev.data)
 
     def _apply_active(self, now: float) -> None:
@@ -147,6 +155,7 @@ class RouterDaemon:
         """What a reboot does to state: every session ends, WAN health starts afresh (the data
         path's rules, routes and HTB stay: they are the configuration, not state)."""
         with self._lock:
+            self.started = time.time()  # a rebooted router's uptime starts again
             self.sessions.end_all()
             self.orders.pending.clear()
             order = {tc: self.plan.class_order(tc) for tc in CLASS_PORTS}

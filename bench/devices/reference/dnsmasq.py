@@ -1,8 +1,9 @@
-"""dnsmasq for the passenger and ops LANs: DHCP and the lab's DNS.
+"""dnsmasq for the passenger and ops LANs: DHCP and DNS.
 
-Bound only to the router's two LAN ports (never lo, never a WAN). DNS has no upstream resolver:
-the lab's names (portal, payment provider, origin) are answered locally and everything else gets
-NXDOMAIN, so no lab query can ever leave the lab.
+Bound only to the router's two LAN ports (never lo, never a WAN). DNS answers the portal's own
+name locally and forwards names under `dns.forward_domains` to the upstream resolver on the
+ground (across the active WAN, as a real router forwards to its operator's resolver); everything
+else gets NXDOMAIN.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.devices.reference.plan import RouterPlan
-from bench.lab.addressing import ORIGIN_SERVICES
 
 PASSENGER_NETMASK = "255.255.248.0"
 OPS_NETMASK = "255.255.255.0"
@@ -30,12 +30,10 @@ def render_config(plan: RouterPlan) -> str:
         f"interface={plan.ops_if}",
         "except-interface=lo",
         f"domain={domain}",
-        f"local=/{domain}/",
         f"address=/portal.{domain}/{plan.passenger_address}",
-        f"address=/pay.{domain}/{plan.payment_address}",
-        f"address=/origin.{domain}/{plan.origin_address}",
-        # The load generator's origin servers (www, cdn, video, ...: bench.lab.addressing).
-        *(f"address=/{name}.{domain}/{ip}" for name, ip in ORIGIN_SERVICES.items()),
+        *(f"server=/{d}/{plan.resolver_address}" for d in cfg.dns.forward_domains),
+        "address=/#/",  # anything else: NXDOMAIN
+        "cache-size=4096",
         f"dhcp-range=set:pass,{p0},{p1},{PASSENGER_NETMASK},{lease}",
         f"dhcp-range=set:ops,{o0},{o1},{OPS_NETMASK},{lease}",
         f"dhcp-option=tag:pass,option:router,{plan.passenger_address}",

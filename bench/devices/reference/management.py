@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -159,6 +160,8 @@ def management_handler(daemon: RouterDaemon) -> type[BaseHTTPRequestHandler]:
                     self._send(200, self._models(firmware(daemon)))
                 elif url.path == "/api/v1/logs":
                     self._send(200, self._models(logs_since(daemon, q.get("since"))))
+                elif url.path == "/api/v1/system":
+                    self._send(200, {"uptime_s": round(time.time() - daemon.started, 3)})
                 else:
                     self._send(404, {"error": f"no resource {url.path}"})
             except ValueError as exc:

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shlex
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -111,6 +112,12 @@ def system_board(view: RouterView) -> str:
         "release": {"distribution": firmware.vendor, "version": cfg.version, "revision": cfg.version.split()[-1],
                     "target": f"{uname.sysname.lower()}/{uname.machine}", "description": firmware.description},
     }, indent="\t")
+
+
+def system_info(view: RouterView) -> str:
+    status = view.status()
+    return json.dumps({"localtime": int(time.time()), "uptime": int(time.time() - status["started"]),
+                       "load": [0, 0, 0], "memory": {}}, indent="\t")
 
 
 def interface_dump(view: RouterView) -> str:
@@ -340,6 +347,7 @@ class OpenWrtShell:
     def _ubus(self, view: RouterView, path: str, method: str) -> Result:
         calls = {
             ("system", "board"): system_board,
+            ("system", "info"): system_info,
             ("network.interface", "dump"): interface_dump,
             ("network.device", "status"): device_status,
             ("mwan3", "status"): mwan3_status,

@@ -19,7 +19,6 @@ TABLE_BASE = 100  # WAN i routes in table 100+i+1
 MARK_BASE = 0x100  # WAN i's packets carry fwmark 0x100+i+1
 RULE_PRIORITY_BASE = 1000
 PORTAL_PORT = 80
-PAYMENT_ADDRESS = "198.19.0.2"  # the emulated payment provider on the ground (added to its lo)
 
 
 class WanPort(BaseModel):
@@ -41,7 +40,7 @@ class WanPort(BaseModel):
 # exists, so even a lab that was SIGKILLed leaves none behind (the next lab removes them).
 RUN_FILES = (
     "plan.json", "ruleset.nft", "dnsmasq.conf", "dnsmasq.leases", "dnsmasq.log", "events.jsonl",
-    "routerd.out", "dnsmasq.out", "ground-services.out",
+    "routerd.out", "dnsmasq.out",
     "flash.json", "flash.json.tmp",  # the router's persistent state (bench.devices.reference.flash)
     "ssh-face.out", "snmpd.conf", "snmpd.out",  # the SSH and SNMP faces (bench.devices.reference.faces)
 )
@@ -60,7 +59,8 @@ class RouterPlan(BaseModel):
     passenger_lan: str = str(addressing.PASSENGER_LAN)
     ops_lan: str = str(addressing.OPS_LAN)
     origin_address: str = str(addressing.GROUND_SERVER.ip)
-    payment_address: str = PAYMENT_ADDRESS
+    payment_address: str = str(addressing.PAYMENT)  # the operator's payment provider, on the ground
+    resolver_address: str = str(addressing.RESOLVER)  # the upstream DNS resolver, on the ground
     portal_port: int = PORTAL_PORT
     config: RouterConfig
 

@@ -1,9 +1,10 @@
 """The reference router as the bench drives it: start, stop, restart with another configuration,
-read its status. The Lab starts it after the links when the lab file's DUT driver is `embedded`
-and stops it first on the way down (`lab.router`).
+read its status. The Lab starts it after the links and the ground side when the lab file's DUT
+driver is `embedded` and stops it first on the way down (`lab.router`).
 
-Processes (each in the lab's cleanup ledger): routerd and dnsmasq in the router namespace, the
-ground services (probe echo, origin, payment provider) in the ground namespace. The router's
+Processes (each in the lab's cleanup ledger): routerd, dnsmasq and the management faces in the
+router namespace. The ground it talks to (probe echo, payment provider, upstream resolver) is the
+lab's (bench.ground). The router's
 files (plan, ruleset, dnsmasq config and leases, event log, process output) are
 `/tmp/skybench-<prefix>-router.<name>`, each in the ledger before it exists, removed on stop.
 """
@@ -61,7 +62,6 @@ class ReferenceRouter:
             for name in RUN_FILES:
                 self._files.append(self.lab.ledger.record("file", path=str(plan.file(name))))
             plan.plan_file.write_text(plan.model_dump_json(indent=1))
-            self._start_ground_services(plan)
             self._install_data_path(plan)
             conf = plan.file("dnsmasq.conf")
             conf.write_text(dnsmasq.render_config(plan))
@@ -88,7 +88,7 @@ class ReferenceRouter:
     def stop(self) -> None:
         if self._power is not None:  # no boot may start while (or after) the router is taken down
             self._power.close()
-        for name in (*FACE_PROCESSES, "routerd", "dnsmasq", "ground services"):
+        for name in (*FACE_PROCESSES, "routerd", "dnsmasq"):
             proc = self._procs.pop(name, None)
             if proc is None:
                 continue
@@ -164,20 +164,6 @@ class ReferenceRouter:
         self._logs.append(log)
         self._procs[name] = self.lab.popen(role, argv, name=f"{self.name} {name}", stdout=log, stderr=subprocess.STDOUT)
 
-    def _start_ground_services(self, plan: RouterPlan) -> None:
-        ground = self.lab.ns("ground")
-        with step("ground services", payment=plan.payment_address, probe_port=plan.config.health.probe_port):
-            with netns.ipr(ground) as ipr:
-                lo = ipr.link_lookup(ifname="lo")[0]
-                present = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=lo, family=2)}
-                if plan.payment_address not in present:
-                    ipr.addr("add", index=lo, address=plan.payment_address, prefixlen=32)
-            argv = [sys.executable, "-m", "bench.devices.reference.ground", "--origin", plan.origin_address,
-                    "--payment", plan.payment_address, "--probe-port", str(plan.config.health.probe_port)]
-            for wan in plan.wans:
-                argv += ["--probe-target", wan.probe_target]
-            self._spawn("ground", "ground services", argv)
-
     def _install_data_path(self, plan: RouterPlan) -> None:
         ns = plan.namespace
         best = {tc: plan.class_order(tc)[0] for tc in ("passengers", "ops")}
@@ -211,18 +197,17 @@ class ReferenceRouter:
                 if proc.poll() is not None:
                     raise BenchError(
                         f"{name} exited with code {proc.returncode} while the reference router started",
-                        where=f"namespace {self.lab.ns('router' if name != 'ground services' else 'ground')}",
+                        where=f"namespace {self.lab.ns('router')}",
                         fix=f"see {self._output_path(name)} (it is removed when the lab goes down)",
                     )
             try:
                 self.status()
-                ground = self._output_path("ground services")
-                if ground is not None and b"ready" in ground.read_bytes() and self._dns_answers():
+                if self._dns_answers():
                     return
             except (OSError, BenchError) as exc:
                 last = exc
             time.sleep(0.1)
-        raise BenchError(f"routerd or the ground services were not ready within {START_TIMEOUT_S:.0f} s ({last})",
+        raise BenchError(f"routerd or dnsmasq were not ready within {START_TIMEOUT_S:.0f} s ({last})",
                          where=f"namespace {self.lab.ns('router')}", fix=f"see {self._output_path('routerd')}")
 
     def _dns_answers(self) -> bool:

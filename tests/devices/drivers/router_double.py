@@ -61,6 +61,7 @@ class RouterDouble:
     logs: list[tuple[datetime, str, str, str]] = field(default_factory=list)
     uci: dict[str, str] = field(default_factory=dict)
     reboots: int = 0
+    uptime_s: int = 86_400
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wan(self, name: str) -> WanDouble:
@@ -106,6 +107,9 @@ class OpenWrtShellDouble:
                             "target": "ipq40xx/generic",
                             "description": f"OpenWrt {r.version} {r.revision}"},
             }, indent="\t") + "\n", "", 0
+        if command == "ubus call system info":
+            return json.dumps({"localtime": 1_700_000_000, "uptime": r.uptime_s, "load": [0, 0, 0],
+                               "memory": {"total": 1 << 28}}, indent="\t") + "\n", "", 0
         if command == "ubus call network.interface dump":
             return json.dumps({"interface": [
                 {"interface": w.name, "up": w.online, "pending": False, "available": True,
@@ -195,6 +199,8 @@ def rest_payload(router: RouterDouble, path: str, query: dict[str, str]) -> Any:
                      "quota_bytes": c.quota_kb * 1024 if c.quota_kb is not None else None,
                      "used_bytes": (c.down_kb + c.up_kb) * 1024,
                      "speed_cap_bps": c.cap_kbit * 1000 if c.cap_kbit else None} for c in r.portal]
+        if path == "/api/v1/system":
+            return {"uptime_s": r.uptime_s}
         if path == "/api/v1/firmware":
             return {"vendor": "OpenWrt", "model": r.model, "version": r.version,
                     "description": f"OpenWrt {r.version} {r.revision}"}

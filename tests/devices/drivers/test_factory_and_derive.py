@@ -30,10 +30,10 @@ def hardware_lab(dut: dict[str, Any], starlink_terminal: dict[str, Any] | None =
     """A hardware lab file's content, as a vendor's bench would write it."""
     wans = [
         {"name": "oneweb", "kind": "satellite", "provider": "oneweb", "priority": 1,
-         "terminal": {"driver": "none"}, "terminal_interface": "enp1s0", "ground_interface": "enp2s0"},
+         "terminal": {"driver": "none"}, "dut_interface": "enp1s0"},
         {"name": "starlink", "kind": "satellite", "provider": "starlink", "priority": 2,
-         "terminal": starlink_terminal or {"driver": "none"}, "terminal_interface": "enp3s0",
-         "ground_interface": "enp4s0"},
+         "terminal": {**(starlink_terminal or {"driver": "none"}), **({"interface": "enp4s0"} if starlink_terminal else {})},
+         "dut_interface": "enp3s0"},
     ]
     return LabConfig.model_validate({"kind": "hardware", "name": "vendor-bench",
                                      "dut": {"lan_interface": "enp5s0", **dut}, "wans": wans})

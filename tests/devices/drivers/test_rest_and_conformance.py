@@ -74,6 +74,12 @@ def test_firmware_and_logs_through_any_driver(any_router: OnboardRouter, state: 
     assert [e.source for e in any_router.logs_since(t0 + timedelta(seconds=1))] == ["mwan3track"]
 
 
+def test_uptime_through_any_driver(any_router: OnboardRouter, state: RouterDouble) -> None:
+    assert any_router.uptime_s() == 86_400
+    state.uptime_s = 12  # rebooted: the uptime went back
+    assert any_router.uptime_s() == 12
+
+
 # -- REST specifics ------------------------------------------------------------------------------
 
 def test_rest_changes_are_sent_and_not_retried(state: RouterDouble, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,15 +1,19 @@
-"""Ground-side services of the reference router, one process in the ground namespace:
+"""The lab's ground-side services, one process in the ground namespace (started by the Lab for
+any DUT: they are the bench's, reached only across the sky links):
 
     UDP "whoami" echo   every probe target and the origin, port `--probe-port`: echoes the
-                        datagram followed by b" from <source address>" (health probes, and tests
-                        that need to see which WAN their traffic left by, after NAT)
+                        datagram followed by b" from <source address>" (a DUT's health probes,
+                        and the bench's passenger probes: the source address says which WAN a
+                        packet left the train by)
     origin HTTP         origin:80, "/" a small page, "/bytes/<n>" n bytes of body
     bulk source         origin:9001, a client sends "<n>\\n" and gets n bytes (0: until it closes)
     bulk sink           origin:9000, reads until the client half-closes, answers
                         "<bytes> <seconds between first and last byte>\\n"
-    payment provider    payment:80 (bench.devices.reference.payment)
+    payment provider    payment:80 (bench.ground.payment)
+    connectivity checks check:80, the answers phones expect from their captive-portal checks
+                        (Android's generate_204, Apple's hotspot-detect.html, ...), by Host
 
-    python -m bench.devices.reference.ground --origin 198.19.0.1 --payment 198.19.0.2 \\
+    python -m bench.ground.services --origin 198.19.0.1 --payment 198.19.0.2 --check 198.19.0.3 \\
         --probe-port 7070 --probe-target 198.19.255.1 ...
 """
 
@@ -23,8 +27,9 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from bench.devices.reference.httpserver import LabHTTPServer
-from bench.devices.reference.payment import PaymentLedger, payment_handler
+from bench.httpserver import LabHTTPServer
+from bench.ground.payment import PaymentLedger, payment_handler
+from bench.lab.addressing import CONNECTIVITY_CHECKS
 
 CHUNK = b"\x5a" * 65536
 
@@ -115,6 +120,27 @@ class OriginHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class ConnectivityCheckHandler(BaseHTTPRequestHandler):
+    """What a phone's captive-portal check gets when it is online (bench.lab.addressing)."""
+
+    server_version = "skybench-check/0.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        host = (self.headers.get("Host") or "").split(":")[0].lower()
+        path, status, body = CONNECTIVITY_CHECKS.get(host, ("", 404, b"not a connectivity check host"))
+        if self.path.split("?")[0] != path:
+            status, body = 404, b"not a connectivity check path"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html" if body.startswith(b"<") else "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        self.wfile.write(body)
+
+
 def _http(address: str, handler: type[BaseHTTPRequestHandler]) -> None:
     server = LabHTTPServer((address, 80), handler)
     threading.Thread(target=server.serve_forever, daemon=True, name=f"http {address}").start()
@@ -124,6 +150,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--origin", required=True)
     ap.add_argument("--payment", required=True)
+    ap.add_argument("--check", required=True)
     ap.add_argument("--probe-port", type=int, required=True)
     ap.add_argument("--probe-target", action="append", default=[])
     args = ap.parse_args()
@@ -135,6 +162,7 @@ def main() -> None:
     _tcp_server(args.origin, 9000, _bulk_sink)
     _http(args.origin, OriginHandler)
     _http(args.payment, payment_handler(PaymentLedger()))
+    _http(args.check, ConnectivityCheckHandler)
     print("ground services ready", flush=True)
     stop.wait()
 

@@ -1,4 +1,4 @@
-"""The HTTP server class every reference-router service uses.
+"""The HTTP server class every HTTP service of the lab uses (ground, router, ops servers).
 
 http.server's HTTPServer looks its own address up in reverse DNS when it binds (socket.getfqdn):
 inside the lab that query goes to the host's resolver, which no lab namespace can (or may) reach,

@@ -1,11 +1,13 @@
-"""An emulated passenger device for exercising the reference router (or any DUT) end to end.
+"""An emulated passenger device on the DUT's Wi-Fi LAN, for exercising any DUT end to end.
 
 Each passenger gets its own namespace `<prefix>-pax-<name>` (in the lab's ledger) holding a
 macvlan on the passengers' Wi-Fi LAN with its own MAC, so the router sees a distinct station:
-its own DHCP lease (busybox udhcpc, a real DHCP client), ARP entry and portal session.
+its own DHCP lease (busybox udhcpc, a real DHCP client), ARP entry and portal session. It gets
+online through the DUT's captive portal as the lab's DUT profile describes (bench.traffic.journey).
 
     with Passenger(lab, "p1") as p:
         lease = p.connect()                      # DHCP: address, router, DNS
+        p.go_online()                            # the free tier; go_online("unlimited-trip") buys
         p.http("GET", "http://origin.skybench.test/")
         p.download(seconds=5)                    # bytes/s from the ground's bulk source
 """
@@ -27,8 +29,9 @@ from urllib.parse import urlparse
 
 from bench.errors import BenchError
 from bench.lab import netns
-from bench.steps import recorded
+from bench.steps import recorded, step
 from bench.traffic.dns import ask_a_record
+from bench.traffic.journey import ACCEPTED_CARD, Online, Reply, journey_for
 
 if TYPE_CHECKING:
     from bench.lab.lab import Lab
@@ -127,6 +130,44 @@ class Passenger:
         self.lease = lease
         return lease
 
+    # -- the captive portal ---------------------------------------------------------------------
+    def go_online(self, package: str | None = None, card: str = ACCEPTED_CARD) -> Online:
+        """Through the DUT's portal as its profile says: the free tier, or buy `package`. Raises
+        JourneyError naming the step and what its answer lacked."""
+        if self.lease is None:
+            self.connect()
+        assert self.lease is not None
+        journey = journey_for(self.lab.config.profile)
+        with step(f"{self.name}: go online", package=package or "free tier") as rec:
+            online = journey.go_online(self._send, package=package, card=card, values={"mac": self.mac, "ip": self.lease.ip})
+            rec["result"] = f"online after {online.seconds:.2f} s" + (" (already)" if online.already else "")
+        return online
+
+    def board(self, package: str | None = None) -> Online:
+        """Connect and get online with `package`; None buys the profile's whole-trip (unlimited)
+        package: a passenger no cap or quota applies to."""
+        if package is None:
+            package = self.lab.config.profile.portal.unlimited()
+            if package is None:
+                raise BenchError("the DUT profile sells no unlimited package: a whole-trip passenger cannot board",
+                                 where=f"{self.lab.config.profile.source}: portal.packages",
+                                 fix="declare the operator's unlimited (whole-trip) package with `tier: unlimited`")
+        return self.go_online(package)
+
+    def online(self, timeout_s: float = 10.0) -> bool:
+        """The phone's captive check says online (a request answered from the ground). Raises
+        OSError (or BenchError) when the check gets no answer within about `timeout_s`."""
+
+        def send(name: str, method: str, url: str, body: bytes | None, headers: dict[str, str], ok: Any) -> Reply:
+            return self._send(name, method, url, body, headers, ok, timeout_s=timeout_s)
+
+        return journey_for(self.lab.config.profile).check(send).state == "online"
+
+    def _send(self, name: str, method: str, url: str, body: bytes | None, headers: dict[str, str], ok: Any,
+              timeout_s: float = 10.0) -> Reply:
+        status, hdrs, data = self.http(method, url, body=body, headers=headers, timeout_s=timeout_s)
+        return Reply(status, hdrs, data)
+
     # -- traffic --------------------------------------------------------------------------------
     def run_in(self, fn: Any) -> Any:
         return netns.run_in(self.ns, fn)
@@ -138,7 +179,7 @@ class Passenger:
         host = u.hostname or ""
 
         def go() -> tuple[int, dict[str, str], bytes]:
-            address = self.resolve(host) if not host.replace(".", "").isdigit() else host
+            address = self.resolve(host, timeout_s=min(3.0, timeout_s)) if not host.replace(".", "").isdigit() else host
             conn = http.client.HTTPConnection(address, u.port or 80, timeout=timeout_s)
             try:
                 hdrs = {"Host": host, **(headers or {})}

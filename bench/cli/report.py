@@ -60,6 +60,32 @@ def trends(
         raise typer.Exit(1)
 
 
+@report_app.command("compare")
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="one run's results directory (results/<run>)")],
+    run_b: Annotated[Path, typer.Argument(help="the other run's")],
+) -> None:
+    """Two runs measurement by measurement: same verdict, values within the requirement's marginal
+    band of each other; exit 1 when any differs (or is in one run only)."""
+    from reports.compare import compare_runs
+
+    pairs = compare_runs(run_a.resolve(), run_b.resolve())
+    table = Table(title=f"{run_a.name} (A) vs {run_b.name} (B)")
+    for column in ("test", "requirement", "quantity", "A", "B", "B - A", "band", "agrees"):
+        table.add_column(column)
+    for p in pairs:
+        cell = lambda v, verdict: "-" if v is None else f"[{VERDICT_STYLE.get(verdict or '', 'white')}]{v:.4g}[/] {verdict}"  # noqa: E731
+        table.add_row(escape(p.test), p.requirement, p.quantity + ("" if p.index == 0 else f" #{p.index + 1}"),
+                      cell(p.a_value, p.a_verdict), cell(p.b_value, p.b_verdict),
+                      "-" if p.difference is None else f"{p.difference:+.4g} {escape(p.units)}", f"{p.band:.4g}",
+                      "[green]yes[/]" if p.agrees else "[bold red]NO[/]")
+    console.print(table)
+    differ = [p for p in pairs if not p.agrees]
+    console.print(f"{len(pairs) - len(differ)} of {len(pairs)} measurements agree (same verdict, within the marginal band)")
+    if differ:
+        raise typer.Exit(1)
+
+
 @report_app.command("html")
 def html(
     run_dir: Annotated[Optional[Path], typer.Argument(help="a run's directory (default: the latest run under --results)")] = None,

@@ -12,7 +12,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.cli import app, console
-from bench.errors import BenchError
 
 VERDICT_STYLE = {"pass": "green", "marginal": "yellow", "fail": "bold red", "not-measured": "yellow", "error": "bold red"}
 
@@ -36,10 +35,10 @@ def repro_command(
     from bench.lab.labfile import load_lab
     from bench.repro import repro
 
+    from bench.traces.replay import parse_link_map
+
     config = load_lab(lab)
-    for pair in map_ or []:
-        if "=" not in pair:
-            raise BenchError(f"--map {pair!r} is not LINK=WAN", where="--map", fix="write e.g. --map starlink=oneweb")
+    parse_link_map(list(map_ or []))  # a malformed pair is refused before any run starts
     out_dir = (results or Path(config.results_dir)) / f"repro-{time.strftime('%Y%m%d-%H%M%S')}"
     echo = (lambda line: None) if quiet else (lambda line: console.print(escape(line), highlight=False))
     report = repro(trace_path=trace, kind=kind, at=at, km=km, check=check, window_s=window, runs=runs, out_dir=out_dir,

@@ -44,16 +44,6 @@ def _rate(value: str | None, option: str) -> int | None:
         raise BenchError(f"{option} {value!r}: {exc}", where=option, fix="write e.g. 218mbit or 15000000") from None
 
 
-def _mapping(pairs: list[str] | None) -> dict[str, str | None]:
-    mapping: dict[str, str | None] = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise BenchError(f"--map {pair!r} is not TRACE_LINK=WAN", where="--map", fix="write e.g. --map sat=oneweb")
-        link, wan = (p.strip() for p in pair.split("=", 1))
-        mapping[link] = None if wan.lower() in ("none", "-", "") else wan
-    return mapping
-
-
 # --- import, info, plot, generate ---------------------------------------------------------------
 
 @trace_app.command("import")
@@ -191,12 +181,12 @@ def replay(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="play the schedule and log it without a lab")] = False,
 ) -> None:
     """Play a trace onto a fresh lab's emulated links (Ctrl-C stops and removes the lab)."""
-    from bench.traces.replay import DryRunTarget, Replay, lab_target, map_links, plan_replay
+    from bench.traces.replay import DryRunTarget, Replay, lab_target, map_links, parse_link_map, plan_replay
 
     trace = _read(file)
     plan = plan_replay(trace, speed=speed, from_=from_, to=to, km=km, name=str(file))  # all rows checked first
     log_dir = log or Path("results") / f"replay-{time.strftime('%Y%m%d-%H%M%S')}"
-    mapping = _mapping(map_)
+    mapping = parse_link_map(map_ or [])
     console.print(f"replaying {file} {_window_text(plan)} at speed {speed:g} ({plan.wall_s:.1f} s of wall time"
                   f"{', looped' if loop else ''}); {len(plan.steps)} steps"
                   + (f", {plan.coalesced_rows} rows coalesced (step interval {plan.min_step_s * 1000:g} ms)"
@@ -276,7 +266,7 @@ def verify(
     """Replay at speed 1 on a fresh lab while probing, and compare with the trace (exit 1 if a goal is missed)."""
     from bench.lab.lab import Lab
     from bench.lab.labfile import load_lab
-    from bench.traces.replay import fmt_trace_time, plan_replay
+    from bench.traces.replay import fmt_trace_time, parse_link_map, plan_replay
     from bench.traces.verify import fidelity_table, plot_fidelity, verify_trace
 
     trace = _read(file)
@@ -289,7 +279,7 @@ def verify(
     with Lab(config) as the_lab:
         if as_json:
             result = verify_trace(trace, lab=the_lab, name=str(file), from_=from_, to=to, km=km,
-                                  links=_mapping(map_), rate_hz=rate_hz, min_outage_s=min_outage_s)
+                                  links=parse_link_map(map_ or []), rate_hz=rate_hz, min_outage_s=min_outage_s)
         else:
             with Progress(TextColumn("[bold]{task.fields[clock]}"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"),
                           TimeRemainingColumn(), console=console) as progress:
@@ -300,7 +290,7 @@ def verify(
                     progress.update(task, completed=t - plan.t0, clock=f"trace {fmt_trace_time(t)}")
 
                 result = verify_trace(trace, lab=the_lab, name=str(file), from_=from_, to=to, km=km,
-                                      links=_mapping(map_), rate_hz=rate_hz, min_outage_s=min_outage_s, progress=show)
+                                      links=parse_link_map(map_ or []), rate_hz=rate_hz, min_outage_s=min_outage_s, progress=show)
     plot_fidelity(result, png)
     if as_json:
         print(json.dumps({**result.to_json(), "plot": str(png)}, indent=2))

@@ -19,7 +19,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from bench.errors import BenchError, HostError
+from bench.errors import HostError
 from bench.lab import netns
 
 # The process's own network namespace (its main thread's: the bench enters lab namespaces only in

@@ -21,12 +21,10 @@ import ipaddress
 import logging
 import os
 import signal
-import subprocess
 import threading
-from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import psutil
 
@@ -34,6 +32,7 @@ from bench.errors import BenchError
 from bench.lab import addressing, hostif, netns
 from bench.lab.labfile import load_lab
 from bench.lab.model import LabConfig
+from bench.lab.processes import NamespaceProcesses
 from bench.lab.state import Ledger, clean_stale, new_prefix
 from bench.lab.topology import (SKY_GROUND_SIDE, SKY_TERMINAL_SIDE, TopologyPlan, WanPath, build_topology, plan_hardware_topology,
                                 plan_topology)
@@ -41,7 +40,6 @@ from bench.link import EmulatedLink, open_link
 from bench.steps import step
 
 log = logging.getLogger("skybench.lab")
-T = TypeVar("T")
 
 
 def _sigterm_to_exit(signum: int, frame: FrameType | None) -> None:
@@ -65,7 +63,7 @@ def load_embedded_router_config(path: str | os.PathLike[str]) -> Any:
     return load_router_config(path)
 
 
-class Lab:
+class Lab(NamespaceProcesses):
     """One lab: its namespaces, wires, cables, addresses and processes."""
 
     def __init__(self, config: LabConfig | None = None, *, prefix: str | None = None,
@@ -157,24 +155,17 @@ class Lab:
             except Exception as exc:  # noqa: BLE001 - their threads are daemons; the lab still goes
                 log.warning("stopping the emulated instruments failed: %s", exc)
             self.instruments = {}
-            for service in reversed(self._lan_services):
-                try:
-                    service.stop()
-                except Exception as exc:  # noqa: BLE001 - the ledger teardown below still ends its processes
-                    log.warning("stopping %s failed: %s", getattr(service, "name", service), exc)
+            # Each part stops on its own: one that fails must not keep the others (or the ledger
+            # teardown below, which ends whatever is left) from going.
+            for part in [*reversed(self._lan_services), self.router, self.ground]:
+                if part is not None:
+                    try:
+                        part.stop()
+                    except Exception as exc:  # noqa: BLE001
+                        log.warning("stopping %s failed: %s", getattr(part, "name", part), exc)
             self._lan_services.clear()
-            if self.router is not None:
-                try:
-                    self.router.stop()
-                except Exception as exc:  # noqa: BLE001 - the ledger teardown below still ends its processes
-                    log.warning("stopping the reference router failed: %s", exc)
-                self.router = None
-            if self.ground is not None:
-                try:
-                    self.ground.stop()
-                except Exception as exc:  # noqa: BLE001 - the ledger teardown below still ends its processes
-                    log.warning("stopping the ground side failed: %s", exc)
-                self.ground = None
+            self.router = None
+            self.ground = None
             for link in self.links.values():
                 try:
                     link.close()
@@ -275,26 +266,6 @@ class Lab:
                 ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
         self.plan.extra_roles.append(role)
         return name
-
-    def run_in(self, role: str, fn: Callable[[], T]) -> T:
-        return netns.run_in(self.ns(role), fn)
-
-    def popen(self, role: str, argv: Sequence[str], *, name: str, **kwargs: Any) -> subprocess.Popen[bytes]:
-        """Start a process inside a role's namespace; the ledger owns it from now on."""
-        with step("start process", role=role, name=name, argv=" ".join(argv)):
-            proc = netns.popen(self.ns(role), argv, **kwargs)
-            self.ledger.record("process", pid=proc.pid, name=name, role=role, start=psutil.Process(proc.pid).create_time())
-        return proc
-
-    def stop_process(self, proc: subprocess.Popen[Any], *, grace_s: float = 2.0) -> None:
-        """End a process this lab started (SIGTERM, then SIGKILL) and drop it from the ledger."""
-        if proc.poll() is None:
-            netns.kill_pids([proc.pid], grace_s=grace_s)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        self.ledger.forget_process(proc.pid)
 
     def status(self) -> dict[str, Any]:
         return lab_status(self.ledger)

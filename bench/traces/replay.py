@@ -431,6 +431,18 @@ class DryRunTarget:
         return None
 
 
+def parse_link_map(pairs: Sequence[str], option: str = "--map") -> dict[str, str | None]:
+    """`LINK=WAN` pairs as given on a command line (`LINK=none` ignores a trace link) -> a
+    mapping for map_links; a pair without `=` is a BenchError naming the option."""
+    mapping: dict[str, str | None] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise BenchError(f"{option} {pair!r} is not TRACE_LINK=WAN", where=option, fix=f"write e.g. {option} starlink=oneweb")
+        link, wan = (p.strip() for p in pair.split("=", 1))
+        mapping[link] = None if wan.lower() in ("none", "-", "") else wan
+    return mapping
+
+
 def map_links(trace_links: Sequence[str], wans: Sequence[str], mapping: Mapping[str, str | None] | None = None,
               *, ignore_unmapped: bool = False) -> dict[str, str | None]:
     """Trace link -> lab WAN (None: explicitly ignored). Same names map to each other by default.

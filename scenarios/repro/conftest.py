@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from bench.errors import BenchError
+from bench.traces.replay import parse_link_map
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("skybench repro")
@@ -31,11 +34,9 @@ def window(pytestconfig: pytest.Config) -> Window:
     trace = pytestconfig.getoption("--repro-trace")
     if not trace:
         pytest.skip("no window to replay: run through `skybench repro` (or give --repro-trace FILE --repro-from S --repro-to S)")
-    links: dict[str, str | None] = {}
-    for pair in pytestconfig.getoption("--repro-map"):
-        if "=" not in pair:
-            raise pytest.UsageError(f"--repro-map {pair!r} is not LINK=WAN")
-        link, wan = (p.strip() for p in pair.split("=", 1))
-        links[link] = None if wan.lower() in ("none", "-", "") else wan
+    try:
+        links = parse_link_map(pytestconfig.getoption("--repro-map"), "--repro-map")
+    except BenchError as exc:
+        raise pytest.UsageError(exc.message) from None
     return Window(trace, pytestconfig.getoption("--repro-from"), pytestconfig.getoption("--repro-to"),
                   pytestconfig.getoption("--repro-speed"), links)

@@ -31,7 +31,7 @@ from bench.devices.profile import DutProfile
 from bench.devices.protocols import OnboardRouter
 from bench.lab import addressing
 from bench.lab.lab import Lab
-from bench.procedures.failover import FAILOVER_WAIT_S, hear_the_dut, note_dut_state, watch_failback, watch_failover, watch_restore
+from bench.procedures.failover import hear_the_dut, note_dut_state, watch_failback, watch_failover, watch_restore
 from bench.procedures.steady import settle
 from bench.procedures.throughput import dead_zones, emulated_rate_bps, goodput_during, unix_time_of
 from bench.traces.replay import fmt_trace_time, map_links

@@ -26,10 +26,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import psutil
 
@@ -37,16 +36,16 @@ from bench.errors import BenchError
 from bench.lab import addressing, hostif, netns
 from bench.lab.labfile import load_lab
 from bench.lab.model import LabConfig
+from bench.lab.processes import NamespaceProcesses
 from bench.lab.state import STATE_DIR, Ledger, new_prefix
 from bench.lab.topology import TopologyPlan, WanPath, plan_topology
 from bench.steps import step
 
-T = TypeVar("T")
 PID_FILE = STATE_DIR.parent / "black-box-router.pid"
 LOG_FILE = STATE_DIR.parent / "black-box-router.log"
 
 
-class BlackBoxHost:
+class BlackBoxHost(NamespaceProcesses):
     """What the reference router needs of its surroundings (the part of a Lab it uses), for a
     router that is alone in its namespace with cables to the host."""
 
@@ -75,23 +74,6 @@ class BlackBoxHost:
         if role != "router":
             raise BenchError(f"the black-box router has no {role!r} namespace: the rest is the bench's, across the cables")
         return self.plan.ns("router")
-
-    def popen(self, role: str, argv: Sequence[str], *, name: str, **kwargs: Any) -> subprocess.Popen[bytes]:
-        proc = netns.popen(self.ns(role), argv, **kwargs)
-        self.ledger.record("process", pid=proc.pid, name=name, role=role, start=psutil.Process(proc.pid).create_time())
-        return proc
-
-    def stop_process(self, proc: subprocess.Popen[Any], *, grace_s: float = 2.0) -> None:
-        if proc.poll() is None:
-            netns.kill_pids([proc.pid], grace_s=grace_s)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        self.ledger.forget_process(proc.pid)
-
-    def run_in(self, role: str, fn: Callable[[], T]) -> T:
-        return netns.run_in(self.ns(role), fn)
 
     # -- life ---------------------------------------------------------------------------------------
     def cables(self) -> list[tuple[str, str, str]]:
@@ -170,7 +152,20 @@ class BlackBoxHost:
             except Exception as exc:  # noqa: BLE001 - the ledger teardown below still ends its processes
                 print(f"stopping the reference router failed: {exc}", file=sys.stderr)
             self.router = None
-        return self.ledger.teardown()  # the namespace goes, and the cables' host ends with it
+        self._unplug()
+        return self.ledger.teardown()
+
+    def _unplug(self) -> None:
+        """Delete the cables now (a veth pair goes with either end): the namespace's removal would
+        take them too, but in the kernel's own time, after this process has moved on."""
+        name = self.ns("router")
+        if not netns.exists(name):
+            return
+        with netns.ipr(name) as ipr:
+            for port, _, _ in self.cables():
+                found = ipr.link_lookup(ifname=port)
+                if found:
+                    ipr.link("del", index=found[0])
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -27,11 +27,12 @@ import importlib
 import re
 import string
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from bench.errors import BenchError
+from bench.lab.model import dotted
 from bench.yamlfile import FileKind, FileProblems, check, problems_error, read_text, read_yaml
 
 DEFAULT_PROFILE = Path(__file__).parent / "reference" / "profile.yaml"
@@ -242,18 +243,20 @@ class DutProfile(ProfileModel):
     power: PowerProfile = PowerProfile()
 
     _source: str | None = PrivateAttr(default=None)
+    _walk: Any = PrivateAttr(default=None)  # the YAML positions it was read with (bench.yamlfile.NodeWalk)
 
     def dut_wan(self, lab_wan: str) -> str:
         return self.wans.get(lab_wan, lab_wan)
-
-    def lab_wan(self, dut_wan: str) -> str | None:
-        reverse = {v: k for k, v in self.wans.items()}
-        return reverse.get(dut_wan, dut_wan if dut_wan not in self.wans.values() else None)
 
     @property
     def source(self) -> str:
         """The file it was read from, for messages."""
         return self._source or "DUT profile"
+
+    def where(self, loc: tuple[str | int, ...]) -> str:
+        """`FILE:LINE: FIELD` of a place in the profile, for a message about what is there."""
+        line = f":{self._walk.line_for(loc)}" if self._walk is not None else ""
+        return f"{self.source}{line}: {dotted(loc)}"
 
 
 def load_profile(path: Path | str | None = None) -> DutProfile:
@@ -265,6 +268,7 @@ def load_profile(path: Path | str | None = None) -> DutProfile:
     if problems or profile is None:
         raise problems_error(PROFILE_FILE, str(path), problems)
     profile._source = str(path)
+    profile._walk = doc.walk
     return profile
 
 

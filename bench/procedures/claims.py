@@ -2,7 +2,7 @@
 wire showed: evidence for the report, never the measurement.
 
     account = read_account(dut, profile, lab_wan="oneweb", since=t_cut)   # its log since the cut
-    state = wan_state(dut, profile)                                       # its WAN table now
+    state = wan_state(dut, profile, lab.wan_order())                      # its WAN table now
     problems = disagreements(account, state, wire_detection_s=1.2, lost="oneweb", t_cut=t_cut)
 
 A disagreement is reported (printed, in the measurement's context, attached), whatever the
@@ -39,8 +39,9 @@ class DutAccount:
 
 
 def _unix(t: datetime) -> float:
-    # Aware times are exact; a naive one is the router's local time, as syslog writes it.
-    return t.timestamp() if t.tzinfo is not None else t.replace(tzinfo=None).timestamp()
+    # Aware times are exact; a naive one is read as this host's local time (the router's, as
+    # syslog writes it, when both keep the same zone).
+    return t.timestamp()
 
 
 def read_account(dut: OnboardRouter | None, profile: DutProfile, lab_wan: str, since: float) -> DutAccount:
@@ -62,20 +63,17 @@ def read_account(dut: OnboardRouter | None, profile: DutProfile, lab_wan: str, s
     return DutAccount(lab_wan, True, min(down) if down else None, lines)
 
 
-def wan_state(dut: OnboardRouter | None, profile: DutProfile) -> dict[str, WanState] | None:
-    """The DUT's WAN table now, keyed by lab WAN name (None: it cannot say)."""
+def wan_state(dut: OnboardRouter | None, profile: DutProfile, lab_wans: list[str]) -> dict[str, WanState] | None:
+    """The DUT's WAN table now, keyed by lab WAN name (None: it cannot say). WANs of the DUT's
+    that no lab WAN maps to are left out."""
     if dut is None:
         return None
     try:
         states = dut.wans()
     except BenchError:
         return None
-    out = {}
-    for s in states:
-        lab_wan = profile.lab_wan(s.name)
-        if lab_wan is not None:
-            out[lab_wan] = s
-    return out
+    by_dut_name = {profile.dut_wan(wan): wan for wan in lab_wans}
+    return {by_dut_name[s.name]: s for s in states if s.name in by_dut_name}
 
 
 def disagreements(account: DutAccount, state: dict[str, WanState] | None, *, wire_moved_s: float | None,

@@ -106,18 +106,18 @@ def watch_failover(lab: Lab, probe: PassengerProbe, *, lost: list[str], t_cut: f
         call_longest_gap_s=probe.longest_gap(t_cut, gap_end))
 
 
-def note_dut_state(seen: FailoverSeen, dut: OnboardRouter | None, profile: DutProfile) -> None:
+def note_dut_state(seen: FailoverSeen, dut: OnboardRouter | None, profile: DutProfile, lab_wans: list[str]) -> None:
     """The DUT's WAN table while the outage still holds (what it says it is doing)."""
-    seen.dut_state = wan_state(dut, profile)
+    seen.dut_state = wan_state(dut, profile, lab_wans)
 
 
-def hear_the_dut(seen: FailoverSeen, dut: OnboardRouter | None, profile: DutProfile) -> FailoverSeen:
+def hear_the_dut(seen: FailoverSeen, dut: OnboardRouter | None, profile: DutProfile, lab_wans: list[str]) -> FailoverSeen:
     """Read the DUT's account of the failover (its log since the cut; its WAN table, if
     note_dut_state did not while the outage held) and set it beside the wire's; call it once the
     DUT has had the time it needs to log."""
     lost = seen.active_before or seen.lost[0]
     if seen.dut_state is None:
-        seen.dut_state = wan_state(dut, profile)
+        seen.dut_state = wan_state(dut, profile, lab_wans)
     seen.account = read_account(dut, profile, lost, seen.t_cut)
     seen.disagreements = disagreements(seen.account, seen.dut_state, wire_moved_s=seen.detection_s if seen.moved else None,
                                        lost=lost, t_cut=seen.t_cut)

@@ -22,6 +22,7 @@ from bench.errors import BenchError
 from bench.instruments.profiles import ProfileRun, SupplyEvent, SupplyProfile, en50155_interruption, start_profile
 from bench.instruments.supply import PowerSupply
 from bench.lab import netns
+from bench.procedures.portal import dut_session, session_evidence
 from bench.steps import step
 from bench.traffic.passenger import Passenger
 from bench.traffic.quota import Sample, cut_point, slow_for
@@ -259,8 +260,6 @@ def supply_loss(lab: Lab, dut: OnboardRouter, supply: PowerSupply, passenger: Pa
             time.sleep(0.2)
     recovered = all(v is not None for v in parts.values())
     recovery = max(v for v in parts.values() if v is not None) if recovered else wait_s
-    from bench.procedures.portal import dut_session, session_evidence
-
     account = {"passenger": {"mac": passenger.mac, "ip": passenger.lease.ip if passenger.lease else None},
                "captive_answers_s": [round(t, 2) for t in captive_answers[:20]],
                "dut_session": session_evidence(dut_session(dut, passenger.mac)), "dut_uptime_s": dut_uptime(dut)}

@@ -84,12 +84,16 @@ def _matches(expect: Expect, reply: Reply) -> str | None:
     return None
 
 
+Where = Callable[[tuple[str | int, ...]], str]  # a place in the profile -> "FILE:LINE: FIELD"
+
+
 class DeclaredJourney:
     """The journey the profile's steps describe."""
 
-    def __init__(self, portal: PortalProfile, source: str = "DUT profile") -> None:
+    def __init__(self, portal: PortalProfile, source: str = "DUT profile", where: Where | None = None) -> None:
         self.portal = portal
         self.source = source
+        self._where = where or (lambda loc: f"{source}: {'.'.join(str(p) for p in loc)}")
 
     # -- the check ------------------------------------------------------------------------------
     def check(self, send: Send) -> Check:
@@ -101,7 +105,7 @@ class DeclaredJourney:
         if wrong is None:
             return Check("captive", reply.status, reply.headers.get("location", ""))
         raise JourneyError(f"the captive check {d.url} got neither the online nor the captive answer: {wrong}; "
-                           f"online: {_describe(d.online)}", where=f"{self.source}: portal.detect",
+                           f"online: {_describe(d.online)}", where=self._where(("portal", "detect")),
                            fix="is the DUT's portal what the profile describes? (or the passenger not on its LAN)")
 
     # -- getting online -------------------------------------------------------------------------
@@ -112,22 +116,22 @@ class DeclaredJourney:
         if first.state == "online":
             return Online(package, time.monotonic() - start, already=True)
         if package is None:
-            steps, where = self.portal.accept, "portal.accept"
+            steps, where = self.portal.accept, ("portal", "accept")
             if not steps:
-                raise JourneyError("the profile has no free-tier steps", where=f"{self.source}: portal.accept",
+                raise JourneyError("the profile has no free-tier steps", where=self._where(where),
                                    fix="list the steps that accept the free tier, or buy a package")
         else:
             spec = self.portal.packages.get(package)
             if spec is None:
-                raise JourneyError(f"the profile sells no package {package!r}", where=f"{self.source}: portal.packages",
+                raise JourneyError(f"the profile sells no package {package!r}", where=self._where(("portal", "packages")),
                                    fix=f"use one of: {', '.join(self.portal.packages) or 'none'}")
-            steps, where = spec.steps, f"portal.packages.{package}"
+            steps, where = spec.steps, ("portal", "packages", package, "steps")
         known = {"portal": first.location, "card": card, "package": package or "", **(values or {})}
         done = self.run(send, steps, known, where)
         self.wait_online(send, where)
         return Online(package, time.monotonic() - start, done)
 
-    def run(self, send: Send, steps: list[HttpStep], values: dict[str, str], where: str) -> list[tuple[str, int, float]]:
+    def run(self, send: Send, steps: list[HttpStep], values: dict[str, str], where: tuple[str | int, ...]) -> list[tuple[str, int, float]]:
         """Run steps in order; each must get its expected answer. Returns (name, status, seconds)."""
         done = []
         for i, step in enumerate(steps):
@@ -142,22 +146,22 @@ class DeclaredJourney:
             wrong = _matches(step.expect, reply)
             if wrong is not None:
                 raise JourneyError(f"step {step.name!r} ({step.method} {url}): {wrong}: {reply.body[:200]!r}",
-                                   where=f"{self.source}: {where}[{i}]",
+                                   where=self._where((*where, i)),
                                    fix="does the DUT's portal still work as the profile describes it?")
             for name, how in step.extract.items():
-                values[name] = _extract(how, reply, values, f"{self.source}: {where}[{i}].extract.{name}")
+                values[name] = _extract(how, reply, values, self._where((*where, i, "extract", name)))
         return done
 
-    def wait_online(self, send: Send, where: str) -> None:
+    def wait_online(self, send: Send, where: tuple[str | int, ...]) -> None:
         deadline = time.monotonic() + ONLINE_CHECK_S
         while True:
             check = self.check(send)
             if check.state == "online":
                 return
             if time.monotonic() > deadline:
-                raise JourneyError(f"every step of {where} got its expected answer, but the captive check still "
-                                   f"says captive (HTTP {check.status} to {check.location!r})",
-                                   where=f"{self.source}: {where}", fix="the DUT did not let the passenger out: see its portal log")
+                raise JourneyError(f"every step got its expected answer, but the captive check still says captive "
+                                   f"(HTTP {check.status} to {check.location!r})",
+                                   where=self._where(where), fix="the DUT did not let the passenger out: see its portal log")
             time.sleep(0.2)
 
 
@@ -199,12 +203,12 @@ def _extract(how: object, reply: Reply, values: dict[str, str], where: str) -> s
 
 def journey_for(profile: DutProfile) -> Journey:
     """The profile's journey: its plugin class when it names one, else its declared steps."""
-    return journey_for_portal(profile.portal, profile.source)
+    return journey_for_portal(profile.portal, profile.source, profile.where)
 
 
-def journey_for_portal(portal: PortalProfile, source: str = "DUT profile") -> Journey:
+def journey_for_portal(portal: PortalProfile, source: str = "DUT profile", where: Where | None = None) -> Journey:
     if portal.journey:
         module, _, name = portal.journey.partition(":")
         cls = getattr(importlib.import_module(module), name)
         return cls(portal)  # type: ignore[no-any-return]
-    return DeclaredJourney(portal, source)
+    return DeclaredJourney(portal, source, where)

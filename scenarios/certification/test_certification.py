@@ -91,10 +91,10 @@ def test_failover_at_trace_outage(lab: Lab, dut: OnboardRouter, profile: DutProf
         try:
             span = playing.wait_for_next_outage(trace_link, timeout=spec.speed and 120.0)
             seen = watch_failover(lab, probe, lost=[active], t_cut=unix_time_of(playing, span.start_t), active_before=active)
-            note_dut_state(seen, dut, profile)
+            note_dut_state(seen, dut, profile, lab.wan_order())
         finally:
             replay.stop()
-    hear_the_dut(seen, dut, profile)
+    hear_the_dut(seen, dut, profile, lab.wan_order())
     km = playing.plan.km_at(span.start_t)
     print(f"repeat {repeat}: {active} out at trace {span.start_t:.1f} s ({span.length_s:.1f} s, km {km}): {seen.summary()}")
     measure.on_trace(playing.plan.name, spec.content_sha256)

@@ -58,11 +58,11 @@ def cut_and_restore(lab: Lab, dut: OnboardRouter, profile: DutProfile, probe: Pa
     with outages(lab, cut):
         t_cut = time.time()
         seen = watch_failover(lab, probe, lost=cut, t_cut=t_cut)
-        note_dut_state(seen, dut, profile)
+        note_dut_state(seen, dut, profile, lab.wan_order())
         time.sleep(HELD_DOWN_S)
     t_up = time.time()
     back = watch_failback(probe, wan=preferred, t_up=t_up)
-    hear_the_dut(seen, dut, profile)  # after the failback: a DUT that logs late has had the time to log
+    hear_the_dut(seen, dut, profile, lab.wan_order())  # after the failback: a DUT that logs late has had the time to log
     allure.attach(json.dumps(seen.evidence(), indent=1, default=str), name=f"{scenario}: wire and the DUT's account",
                   attachment_type=allure.attachment_type.JSON)
     print(f"{scenario}: {seen.summary()}\n{scenario}: {back.summary()}")

@@ -123,12 +123,12 @@ def test_fade_of_the_active_satellite_wan_fails_over_and_back(instrument_lab: La
             faded_at = time.time()
             attenuator.set_attenuation(fade_db)
             seen = watch_failover(instrument_lab, probe, lost=[wan], t_cut=faded_at, active_before=wan)
-            note_dut_state(seen, instrument_dut, profile)
+            note_dut_state(seen, instrument_dut, profile, instrument_lab.wan_order())
             time.sleep(max(0.0, faded_at + FADE_HOLD_S - time.time()))
             cleared_at = time.time()
             attenuator.set_attenuation(0.0)
             back = watch_failback(probe, wan=wan, t_up=cleared_at)
-    hear_the_dut(seen, instrument_dut, profile)
+    hear_the_dut(seen, instrument_dut, profile, instrument_lab.wan_order())
     timing = {"attenuation_db": fade_db, "outage_threshold_db": FadeModel().outage_threshold_db,
               "requested_fade_s": FADE_HOLD_S, "achieved_fade_s": round(cleared_at - faded_at, 3)}
     allure.attach(json.dumps({**timing, **seen.evidence()}, indent=1, default=str), name=f"{wan} fade: wire and the DUT's account",

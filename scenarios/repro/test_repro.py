@@ -87,8 +87,8 @@ def test_failover_in_window(lab: Lab, dut: OnboardRouter, profile: DutProfile, r
                 # A short outage may rightly be ridden through: then what passengers saw is how long
                 # their flows went unanswered (on any WAN); a longer one must move them elsewhere.
                 seen = watch_failover(lab, probe, lost=[] if short else [active], t_cut=t_cut, active_before=active)
-                note_dut_state(seen, dut, profile)
-                hear_the_dut(seen, dut, profile)
+                note_dut_state(seen, dut, profile, lab.wan_order())
+                hear_the_dut(seen, dut, profile, lab.wan_order())
                 km = playing.plan.km_at(span.start_t)
                 print(f"{link} out at {fmt_trace_time(span.start_t)} ({span.length_s:.1f} s): {seen.summary()}")
                 where = {"trace_time_s": round(span.start_t, 3), "km": None if km is None else round(km, 3),

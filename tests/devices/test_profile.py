@@ -111,7 +111,8 @@ def test_declared_steps_run_in_order_with_their_values(tmp_path: Path) -> None:
 
 
 def test_an_unexpected_answer_names_the_step_and_a_declined_card_stays_captive(tmp_path: Path) -> None:
-    journey = DeclaredJourney(load_profile(_write(tmp_path, GOOD)).portal, "p.yaml")
+    profile = load_profile(_write(tmp_path, GOOD))
+    journey = DeclaredJourney(profile.portal, profile.source, profile.where)
     send = SendDouble({
         ("GET", "http://check.example/generate_204"): [CAPTIVE],
         ("POST", "http://portal.example/buy"): [Reply(200, {}, b'{"url": "http://pay.example/c?o=A17"}')],
@@ -120,7 +121,7 @@ def test_an_unexpected_answer_names_the_step_and_a_declined_card_stays_captive(t
     with pytest.raises(JourneyError) as caught:
         journey.go_online(send, package="day", card=DECLINED_CARD)
     assert "step 'pay'" in caught.value.message and "HTTP 402, expected 303" in caught.value.message
-    assert "p.yaml: portal.packages.day[1]" in caught.value.message
+    assert f"{profile.source}:17: portal.packages.day.steps[1]" in caught.value.message  # the line of the 'pay' step
     with pytest.raises(JourneyError) as caught:
         journey.go_online(SendDouble({("GET", "http://check.example/generate_204"): [Reply(500, {}, b"")]}))
     assert "neither the online nor the captive answer" in caught.value.message

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from pyroute2 import IPRoute
 from bench.devices.drivers.factory import router_driver
 from bench.devices.reference.standin import BlackBoxHost
 from bench.errors import BenchError, HostError
-from bench.lab import netns
+from bench.lab import addressing, netns
 from bench.lab.lab import Lab
 from bench.lab.labfile import load_lab
 from bench.procedures.steady import path_of
@@ -92,7 +93,7 @@ def test_a_passenger_gets_online_through_the_cabled_router_and_the_cables_come_b
         _set_host_end(f"{PREFIX}-lte", mtu=1500, up=True)
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigkill-then-clean"])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sigkill-then-clean"])
 def test_the_cables_come_back_after_an_interrupted_lab(lab_file: Path, how: str) -> None:
     before = host_snapshot()
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "lab", "up", "--lab", str(lab_file)], cwd=REPO,
@@ -107,9 +108,10 @@ def test_the_cables_come_back_after_an_interrupted_lab(lab_file: Path, how: str)
         out += line
         assert time.monotonic() < deadline, f"the lab did not come up: {out}"
     assert not any(name.startswith(f"{PREFIX}-") for name, *_ in host_snapshot().links)
-    if how == "ctrl-c":
-        os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=60) == 0, proc.stdout.read()
+    if how in ("ctrl-c", "sigterm"):
+        os.killpg(proc.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        assert code in (0, 128 + signal.SIGTERM), proc.stdout.read()  # ended by itself, after its teardown
     else:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -155,5 +157,66 @@ def test_an_interface_the_host_uses_is_refused_and_doctor_says_so(lab_file: Path
     finally:
         with IPRoute() as ipr:
             found = ipr.link_lookup(ifname="sbt-host0")
+            if found:
+                ipr.link("del", index=found[0])
+
+
+def _arp_seconds(ns: str, target: str) -> float:
+    """How long namespace `ns` takes to learn `target`'s MAC (an ARP round trip, answered by any
+    kernel whatever its firewall)."""
+    with netns.ipr(ns) as ipr:
+        for n in ipr.get_neighbours(dst=target):
+            ipr.neigh("del", dst=target, ifindex=n["ifindex"])
+    start = time.monotonic()
+
+    def poke() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"", (target, 9))
+
+    netns.run_in(ns, poke)
+    while time.monotonic() - start < 5:
+        with netns.ipr(ns) as ipr:
+            if any(n.get_attr("NDA_LLADDR") and n["state"] not in (0x01, 0x20) for n in ipr.get_neighbours(dst=target)):
+                return time.monotonic() - start
+        time.sleep(0.002)
+    raise AssertionError(f"{target} never answered ARP from {ns}")
+
+
+def test_a_real_terminal_sits_behind_the_emulated_link(lab_file: Path, tmp_path: Path) -> None:
+    """Real-terminal mode: the sky link bridges the DUT's WAN port and a real terminal's LAN port
+    (here a namespace standing for a dish, at the address the router uses as that WAN's gateway)."""
+    dish_ns, dish_cable = "sbtdish", "sbt-dish"
+    data = yaml.safe_load(lab_file.read_text())
+    data["wans"][1]["terminal"] = {"driver": "none", "interface": dish_cable}
+    real = tmp_path / "real-terminal.yaml"
+    real.write_text(yaml.safe_dump(data, sort_keys=False))
+    gateway = str(addressing.wan_addresses(1).terminal_lan)  # the router's starlink gateway: the dish's LAN side
+    router_port = str(addressing.wan_addresses(1).router.ip)
+    netns.create(dish_ns)
+    try:
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=dish_cable, kind="veth", peer={"ifname": "lan", "net_ns_fd": dish_ns})
+            ipr.link("set", index=ipr.link_lookup(ifname=dish_cable)[0], state="up")
+        with netns.ipr(dish_ns) as ipr:
+            idx = ipr.link_lookup(ifname="lan")[0]
+            ip, prefix = gateway.split("/")
+            ipr.addr("add", index=idx, address=ip, prefixlen=int(prefix))
+            ipr.link("set", index=idx, state="up")
+        before = host_snapshot()
+        with Lab(load_lab(real)) as lab:
+            assert "term-starlink" not in lab.roles and "sky-starlink" in lab.roles
+            with netns.ipr(lab.ns("sky-starlink")) as ipr:
+                assert ipr.link_lookup(ifname="term") and ipr.link_lookup(ifname="gnd")
+            plain = min(_arp_seconds(dish_ns, router_port) for _ in range(3))
+            lab.link("starlink").set_direction("uplink", delay="50ms")
+            lab.link("starlink").set_direction("downlink", delay="50ms")
+            delayed = min(_arp_seconds(dish_ns, router_port) for _ in range(3))
+        print(f"\nARP from the dish to the DUT's WAN port: {plain * 1000:.1f} ms unimpaired, {delayed * 1000:.1f} ms with 50 ms each way")
+        assert plain < 0.05 and 0.1 <= delayed < 0.2
+        assert host_snapshot().diff(before) == {}
+    finally:
+        netns.remove(dish_ns)
+        with IPRoute() as ipr:
+            found = ipr.link_lookup(ifname=dish_cable)
             if found:
                 ipr.link("del", index=found[0])

@@ -56,9 +56,6 @@ class BlackBoxHost(NamespaceProcesses):
         if config.dut.ops_interface is None:
             raise BenchError("the reference router has a passengers' and an ops LAN port: the lab file must cable both",
                              where=f"{config.source}: dut.ops_interface", fix="name a host interface for its ops LAN port")
-        if any(w.real_terminal for w in config.wans):
-            raise BenchError("the black-box router's WANs lead to the bench's emulated terminals only",
-                             where=f"{config.source}: wans[].terminal.interface", fix="remove terminal.interface")
         self.config = config
         self.prefix = new_prefix()
         wans = sorted(config.wans, key=lambda w: w.priority)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.lab import netns
+from bench.lab.state import NS_NAME_RE, ledgers
 from tests.hostsnap import HostSnapshot, host_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,6 +22,18 @@ def untouched_host() -> Iterator[HostSnapshot]:
     yield before
     diff = before.diff(host_snapshot())
     assert not diff, f"the host's root namespace changed: {diff}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_namespace_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the module that leaves a bench namespace no live ledger claims: the leak is reported
+    where it happens, not in a later test whose host snapshot (or `lab clean`) meets it."""
+    before = set(netns.list_names())
+    yield
+    claimed = {e["name"] for led in ledgers() if led.owner_alive() for e in led.objects if e["kind"] == "netns"}
+    left = sorted(n for n in set(netns.list_names()) - before - claimed if NS_NAME_RE.match(n))
+    if left:
+        pytest.fail(f"{request.node.nodeid} left namespaces behind: {', '.join(left)}", pytrace=False)
 
 
 def skybench(*args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:

@@ -4,6 +4,8 @@
 
 Both hosts sit in one /24, so the link namespace is a transparent layer-2 hop. The full lab
 (bench/lab/topology.py) builds the real topology; this exists so the link can be verified alone.
+Its namespaces are written to a cleanup ledger before they exist, as a lab's are: a testbed whose
+process died is removed by `skybench lab clean`, and one whose process lives is left alone.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bench.lab import netns
-from bench.lab.state import new_prefix
+from bench.lab.state import Ledger, new_prefix
 from bench.link.offload import disable_offloads
 
 HOST_A_IP = "10.77.0.1"
@@ -36,8 +38,9 @@ class Testbed:
     host_b_ip: str = HOST_B_IP
 
 
-def _build(bed: Testbed) -> None:
-    for name in (bed.host_a, bed.sky, bed.host_b):
+def _build(bed: Testbed, ledger: Ledger) -> None:
+    for name, role in ((bed.host_a, "a"), (bed.sky, "sky"), (bed.host_b, "b")):
+        ledger.record("netns", name=name, role=role)
         netns.create(name)
     with netns.ipr(bed.sky) as sky:
         for local, remote_ns in ((bed.term_if, bed.host_a), (bed.gnd_if, bed.host_b)):
@@ -76,9 +79,10 @@ def testbed(prefix: str | None = None) -> Iterator[Testbed]:
     """Build the three namespaces; remove them (and every process inside) on exit."""
     prefix = prefix or new_prefix()
     bed = Testbed(prefix=prefix, host_a=f"{prefix}-a", sky=f"{prefix}-sky", host_b=f"{prefix}-b")
+    ledger = Ledger(prefix=prefix, meta={"name": "link testbed", "kind": "link testbed"})
+    ledger.save()
     try:
-        _build(bed)
+        _build(bed, ledger)
         yield bed
     finally:
-        for name in (bed.sky, bed.host_a, bed.host_b):
-            netns.remove(name)
+        ledger.teardown()

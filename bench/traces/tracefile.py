@@ -133,6 +133,17 @@ def _read_csv(path: Path) -> Trace:
     return trace
 
 
+class _MetaLoader(yaml.SafeLoader):
+    """SafeLoader that leaves times as text: the metadata model parses them, so an impossible date
+    ('2025-0-30') is reported against its field with the fix, not as a constructor crash."""
+
+
+_MetaLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _csv_meta(path: Path, comment_lines: list[str]) -> dict:
     sidecar = path.with_suffix(".meta.yaml")
     if comment_lines and sidecar.exists():
@@ -147,7 +158,7 @@ def _csv_meta(path: Path, comment_lines: list[str]) -> dict:
                          fix=f"add lines such as '# source: recorded', '# start_time: 2025-01-30T18:02:49+01:00', "
                              f"'# licence: own measurement' at the top, or write them to {sidecar.name}")
     try:
-        raw = yaml.safe_load(source)
+        raw = yaml.load(source, Loader=_MetaLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""

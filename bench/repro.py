@@ -11,8 +11,6 @@ The symptom appeared in a run when a measurement of the requirement failed, or t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,12 +20,14 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.measure.store import load_measurements
+from bench.measure.verdict import SEVERITY
+from bench.outcomes import test_outcomes
+from bench.pytestrun import run_pytest
 from bench.traces.replay import fmt_trace_time, parse_trace_time
 from bench.traces.schema import Trace
 from scenarios import SUITES
 from scenarios.repro import CHECKS, replays_itself
 
-SEVERITY = {"pass": 0, "marginal": 1, "fail": 2}
 
 
 def load_field_trace(path: Path, kind: str | None, out_dir: Path) -> tuple[Trace, Path]:
@@ -96,12 +96,13 @@ class RunResult:
     run: int
     run_dir: str
     outcome: str  # passed / failed / skipped / error (of the check's tests)
-    verdict: str  # pass / marginal / fail / not-measured / error
+    verdict: str  # pass / marginal / invalid / fail / not-measured / error
     value: str  # the worst measurement, as text
     trace_time_s: float | None
     km: float | None
     message: str
-    symptom: bool
+    symptom: bool  # the run showed the problem: a failed verdict or test (not an invalid measurement)
+    stopped_by: int | None = None  # the signal that stopped this run (and the runs after it)
 
 
 @dataclass
@@ -114,37 +115,33 @@ class ReproReport:
     runs: list[RunResult] = field(default_factory=list)
 
     @property
+    def stopped_by(self) -> int | None:
+        return next((r.stopped_by for r in self.runs if r.stopped_by is not None), None)
+
+    @property
     def seen(self) -> int:
         return sum(r.symptom for r in self.runs)
 
     def to_json(self) -> dict:
-        return {**asdict(self), "seen": self.seen}
+        return {**asdict(self), "seen": self.seen, "stopped_by": self.stopped_by}
 
 
 def run_once(i: int, run_dir: Path, argv: list[str], requirement: str | None, echo: Callable[[str], None]) -> RunResult:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "SKYBENCH_RUN_DIR": str(run_dir)}
-    with open(run_dir / "pytest.log", "w") as log:
-        proc = subprocess.Popen(argv + ["--results-dir", str(run_dir), "--junitxml", str(run_dir / "junit.xml")],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            echo(line.rstrip("\n"))
-        rc = proc.wait()
-    outcomes = [json.loads(x) for x in (run_dir / "outcomes.jsonl").read_text().splitlines()] if (run_dir / "outcomes.jsonl").exists() else []
-    failed = [o for o in outcomes if o["outcome"] == "failed"]
-    outcome = ("error" if any(o["when"] != "call" for o in failed) else "failed") if failed else (
-        "passed" if any(o["outcome"] == "passed" for o in outcomes) or (rc == 0 and outcomes == []) else
-        "skipped" if outcomes else "error")
+    child = run_pytest(argv + ["--results-dir", str(run_dir), "--junitxml", str(run_dir / "junit.xml")], run_dir=run_dir, echo=echo)
+    rc = child.exit_status
+    outcomes = list(test_outcomes(run_dir).values())
+    failed = [o for o in outcomes if o.outcome in ("failed", "error")]
+    outcome = ("error" if any(o.outcome == "error" for o in failed) else "failed") if failed else (
+        "passed" if any(o.outcome == "passed" for o in outcomes) or (rc == 0 and outcomes == []) else
+        "skipped" if any(o.outcome == "skipped" for o in outcomes) else "error")
     frame = load_measurements(run_dir) if (run_dir / "measurements").exists() else None
     rows = [] if frame is None else frame.to_dict("records")
     if requirement is not None:
         rows = [r for r in rows if r["requirement"] == requirement]
     worst = max(rows, key=lambda r: (SEVERITY[r["verdict"]], r["time"])) if rows else None
     message = (worst["message"] if worst is not None and worst["verdict"] != "pass" else
-               failed[0]["message"] if failed else
-               next((o["message"] for o in outcomes if o["outcome"] == "skipped"), "") or (worst["message"] if worst else ""))
+               failed[0].message if failed else
+               next((o.message for o in outcomes if o.outcome == "skipped"), "") or (worst["message"] if worst else ""))
     if worst is not None:
         verdict = worst["verdict"]
     else:
@@ -154,7 +151,8 @@ def run_once(i: int, run_dir: Path, argv: list[str], requirement: str | None, ec
                      value=f"{worst['value']:.4g} {worst['units']}" if worst is not None else "-",
                      trace_time_s=nan(worst["trace_time_s"]) if worst is not None else None,
                      km=nan(worst["km"]) if worst is not None else None,
-                     message=message[:500], symptom=verdict == "fail" or outcome in ("failed", "error"))
+                     message=message[:500], symptom=verdict == "fail" or (outcome in ("failed", "error") and verdict != "invalid"),
+                     stopped_by=child.stopped_by)
 
 
 def repro(*, trace_path: Path, kind: str | None, at: str | None, km: float | None, check: str, window_s: float, runs: int,
@@ -180,5 +178,7 @@ def repro(*, trace_path: Path, kind: str | None, at: str | None, km: float | Non
         report.runs.append(result)
         if on_run is not None:
             on_run(result)
+        if result.stopped_by is not None:  # stopping means no further runs
+            break
     (out_dir / "repro.json").write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n")
     return report

@@ -1,11 +1,7 @@
 """The certification report: one self-contained HTML document a vendor can hand on.
 
-Input: a **certification record** (``CertificationRecord`` below, JSON), produced by the
-certification suite (`skybench certify`, issue 8): the equipment, the bench and lab, the exact
-traces by hash, a verdict per requirement with every measurement (``bench.measure.measurement.
-Measurement``, as the results store has them), the attachments with their sha256, and the status
-of the record's signature as `skybench certify verify` found it. The format is documented in
-docs/reports.md; ``record_version`` is bumped on any incompatible change.
+Input: a certification record (``bench.certification.model.CertificationRecord``, JSON), as
+`skybench certify` writes and signs it; its format is documented in docs/reports.md.
 
 Output: HTML with its CSS inline and its images as data URIs (no file beside it, nothing fetched
 when opened). No PDF: a well-kept HTML-to-PDF library (weasyprint) needs Pango and a dozen system
@@ -23,103 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from bench.errors import BenchError
-from bench.measure.measurement import Measurement, position
-
-Verdict = Literal["pass", "marginal", "fail", "not-measured"]
-RECORD_VERSION = "1"
-
-
-class RecordModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Equipment(RecordModel):
-    """The equipment under certification (the suite's equipment profile, vendor.yaml)."""
-
-    vendor: str
-    model: str
-    serial: str
-    firmware: str
-    wans: list[str] = Field(default_factory=list, description="its WANs / terminals, e.g. 'starlink: Flat High Performance'")
-
-
-class BenchInfo(RecordModel):
-    version: str  # skybench version
-    lab: str  # lab name
-    lab_file: str | None = None
-    lab_file_sha256: str | None = None
-    host: str | None = None
-
-
-class TraceRef(RecordModel):
-    name: str
-    sha256: str  # the trace's content hash
-    source: str | None = None  # 'synthetic astana-almaty seed 7' / a recording's file name
-    window: str | None = None  # the replayed window, e.g. 'km 400-520 at 60x'
-
-
-class RequirementResult(RecordModel):
-    id: str  # catalogue id, FO-1
-    title: str
-    verdict: Verdict
-    measurements: list[Measurement] = Field(default_factory=list)
-    repeats: dict[str, list[float]] = Field(default_factory=dict, description="quantity -> its value in each repeat (variance)")
-    note: str | None = None
-
-
-class Attachment(RecordModel):
-    name: str
-    path: str  # relative to the record's directory
-    sha256: str
-    media_type: str = "application/octet-stream"
-
-
-class SignatureStatus(RecordModel):
-    status: Literal["valid", "invalid", "unsigned", "not-verified"]
-    algorithm: str | None = None  # e.g. 'Ed25519'
-    key_id: str | None = None  # the public key's fingerprint
-    signed_at: datetime | None = None
-    manifest_sha256: str | None = None  # hash of the manifest the signature covers
-    detail: str | None = None  # what verification found (which file changed, ...)
-
-
-class CertificationRecord(RecordModel):
-    record_version: Literal["1"] = RECORD_VERSION
-    certificate_id: str
-    equipment: Equipment
-    bench: BenchInfo
-    catalogue_version: str
-    started: datetime
-    finished: datetime
-    traces: list[TraceRef] = Field(default_factory=list)
-    requirements: list[RequirementResult]
-    attachments: list[Attachment] = Field(default_factory=list)
-    signature: SignatureStatus = SignatureStatus(status="not-verified")
-
-    def overall_verdict(self) -> str:
-        verdicts = {r.verdict for r in self.requirements}
-        if "fail" in verdicts:
-            return "FAIL"
-        if "not-measured" in verdicts:
-            return "INCOMPLETE"
-        return "PASS with marginal results" if "marginal" in verdicts else "PASS"
-
-
-def load_record(path: Path | str) -> CertificationRecord:
-    path = Path(path)
-    try:
-        return CertificationRecord.model_validate_json(path.read_bytes())
-    except FileNotFoundError:
-        raise BenchError("no such certification record", where=str(path), fix="give the record JSON that `skybench certify` wrote") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise BenchError(f"not a certification record: {field}: {first['msg']} ({exc.error_count()} problem(s))", where=str(path),
-                         fix="the record format is in docs/reports.md (record_version 1)") from None
-
+from bench.certification.model import CertificationRecord, RequirementResult, SignatureStatus
+from bench.measure.measurement import position
+from bench.measure.verdict import SEVERITY, VERDICT_COLOUR
 
 CSS = """
 body{font-family:-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;margin:2em auto;max-width:1100px;color:#222;line-height:1.4}
@@ -158,6 +60,7 @@ def render_certification(record: CertificationRecord, output: Path | str, *, bas
                                ("host", record.bench.host or "-"), ("requirement catalogue", record.catalogue_version),
                                ("started", record.started.isoformat()), ("finished", record.finished.isoformat())]),
         "<h2>Verdicts</h2>", _verdict_table(record),
+        "<h2>Plan tests</h2>", _plan_tests(record),
         "<h2>Measurements</h2>", _measurement_tables(record),
         "<h2>Traces</h2>", _traces(record),
     ]
@@ -198,12 +101,22 @@ def _verdict_table(record: CertificationRecord) -> str:
     return f"<table><tr><th>id</th><th>requirement</th><th>verdict</th><th>measurements</th><th>finding</th></tr>{rows}</table>"
 
 
+def _plan_tests(record: CertificationRecord) -> str:
+    """Each run of each plan test and what became of it: a record lists what did not pass."""
+    rows = "".join(
+        f"<tr><td>{html.escape(r.id)}</td><td class='mono'>{html.escape(t.test)}</td>"
+        f"<td>{_badge('pass' if t.outcome == 'passed' else 'fail' if t.outcome in ('failed', 'error') else 'not-measured')}"
+        f" {html.escape(t.outcome)}</td><td>{html.escape(t.message)}</td></tr>"
+        for r in record.requirements for t in r.tests)
+    if not rows:
+        return "<p>The record names no plan test outcomes.</p>"
+    return f"<table><tr><th>id</th><th>test</th><th>outcome</th><th>message</th></tr>{rows}</table>"
+
+
 def _worst_message(r: RequirementResult) -> str:
-    for verdict in ("fail", "marginal"):
-        for m in r.measurements:
-            if m.verdict == verdict:
-                return m.message
-    return r.measurements[0].message if r.measurements else "not measured"
+    if not r.measurements:
+        return "not measured"
+    return max(r.measurements, key=lambda m: SEVERITY[m.verdict]).message
 
 
 def _measurement_tables(record: CertificationRecord) -> str:
@@ -245,8 +158,7 @@ def _margin_chart(record: CertificationRecord) -> str:
     if not bars:
         return ""
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(bars) + 1.2), layout="constrained")
-    colours = {"pass": "#2e7d32", "marginal": "#ffb300", "fail": "#c62828"}
-    ax.barh([b[0] for b in bars], [b[1] for b in bars], color=[colours[b[2]] for b in bars])
+    ax.barh([b[0] for b in bars], [b[1] for b in bars], color=[VERDICT_COLOUR[b[2]] for b in bars])
     ax.axvline(0, color="black", lw=1)
     ax.invert_yaxis()
     ax.set_xlabel("margin to the limit (% of the limit; negative: beyond it)")

@@ -26,6 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bench.atomicfile import write_text_atomically
+
 LIVE_FILE = "live.json"
 
 _lock = threading.Lock()
@@ -116,7 +118,7 @@ def live_update(section: str, *, clear: bool = False, **fields: Any) -> None:
         else:
             state[section] = value
         state["updated"] = time.time()
-        _write_atomically(path, state)
+        write_text_atomically(path, json.dumps(state))
 
 
 def replays_since(since: float) -> list[dict[str, Any]]:
@@ -143,9 +145,3 @@ def _read_raw(path: Path) -> dict[str, Any]:
         return {}
     return data if isinstance(data, dict) else {}
 
-
-def _write_atomically(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    temporary.write_text(json.dumps(state))
-    os.replace(temporary, path)

@@ -22,10 +22,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench.measure.measurement import Measurement  # noqa: E402
+from bench.measure.verdict import VERDICT_COLOUR  # noqa: E402
 from bench.traces.plot import COLOURS, _shade_outages, _x_values  # noqa: E402
 from bench.traces.schema import Trace  # noqa: E402
 
-VERDICT_COLOUR = {"fail": "#d62728", "marginal": "#ff9f1c", "pass": "#2ca02c"}
 
 
 def plot_measured_window(

@@ -10,8 +10,8 @@ from rich.table import Table
 from bench.errors import BenchError
 from bench.measure.measurement import position
 from bench.measure.store import load_measurements
+from bench.measure.verdict import SEVERITY, VERDICT_STYLE
 
-VERDICT_STYLE = {"pass": "green", "marginal": "yellow", "fail": "bold red"}
 
 
 def measurements_table(run_dir: Path) -> Table | None:
@@ -22,8 +22,7 @@ def measurements_table(run_dir: Path) -> Table | None:
         return None
     if frame.empty:
         return None
-    rank = {"fail": 0, "marginal": 1, "pass": 2}
-    frame = frame.assign(_rank=frame["verdict"].map(rank)).sort_values(["_rank", "requirement", "time"], kind="stable")
+    frame = frame.assign(_rank=-frame["verdict"].map(SEVERITY)).sort_values(["_rank", "requirement", "time"], kind="stable")
     table = Table(title=f"measurements ({len(frame)})")
     for column in ("requirement", "quantity", "value", "limit", "verdict", "where", "test"):
         table.add_column(column)

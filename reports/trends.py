@@ -29,6 +29,7 @@ from bench.errors import BenchError
 from bench.measure.catalogue import default_catalogue
 from bench.measure.model import Catalogue
 from bench.measure.store import load_measurements
+from bench.measure.verdict import VERDICT_COLOUR
 
 Flag = Literal["limit", "worse", ""]
 
@@ -196,7 +197,7 @@ def plot_trends(trends: list[Trend], path: Path | str) -> Path:
         ys = [np.nan if v is None else v for v in trend.values]
         ax.plot(xs, ys, marker="o", color="#1f77b4", lw=1.2)
         for x, y, verdict in zip(xs, ys, trend.verdicts):
-            ax.plot([x], [y], marker="o", color={"fail": "#d62728", "marginal": "#ff9f1c"}.get(verdict or "", "#2ca02c"))
+            ax.plot([x], [y], marker="o", color=VERDICT_COLOUR.get(verdict or "", VERDICT_COLOUR["pass"]))
         for bound in _limit_lines(trend):
             ax.axhline(bound, color="#d62728", ls="--", lw=1, label="limit")
         if trend.baseline is not None:

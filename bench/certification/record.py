@@ -1,7 +1,8 @@
-"""Building the certification record (reports.certification.CertificationRecord) from one run of
-the suite: a verdict per plan requirement with every measurement, the values of each repeat and
-their variance, the traces by hash, the bench, the lab file and the equipment; plus the list of
-attachments with their sha256 (the signed manifest covers the same files)."""
+"""Building the certification record (bench.certification.model) from one run of the suite: a
+verdict per plan requirement from its measurements AND from what became of its tests (each
+repeat: passed, failed, error, skipped, not run), the values of each repeat and their variance,
+the traces by hash, the bench, the lab file and the equipment; plus the list of attachments with
+their sha256 (the signed manifest covers the same files)."""
 
 from __future__ import annotations
 
@@ -13,20 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from bench.certification.equipment import EquipmentProfile
+from bench.certification.model import (Attachment, BenchInfo, CertificationRecord, Equipment, PlanTestOutcome, RequirementResult,
+                                       SignatureStatus, TraceRef)
 from bench.certification.plan import CertificationPlan
 from bench.certification.signing import RECORD, sha256_of
 from bench.lab.model import LabConfig
 from bench.measure.measurement import Measurement
 from bench.measure.store import load_measurements
-from reports.certification import (Attachment, BenchInfo, CertificationRecord, Equipment, RequirementResult,
-                                   SignatureStatus, TraceRef)
+from bench.measure.verdict import worst
+from bench.outcomes import test_outcomes
 
 ATTACHMENTS = "attachments"
 VARIANCE_FILE = "variance.json"
 MEDIA_TYPES = {".json": "application/json", ".jsonl": "application/x-ndjson", ".yaml": "application/yaml",
                ".xml": "application/xml", ".log": "text/plain", ".txt": "text/plain", ".png": "image/png",
                ".parquet": "application/vnd.apache.parquet"}
-SEVERITY = {"pass": 0, "marginal": 1, "fail": 2}
 
 
 def measurements_of(run_dir: Path) -> list[Measurement]:
@@ -46,38 +48,65 @@ def spread(values: list[float]) -> dict[str, float | int]:
             "sd": statistics.stdev(values) if n > 1 else 0.0, "min": min(values), "max": max(values)}
 
 
-def _outcome_notes(run_dir: Path) -> dict[str, str]:
-    """test function name -> the message of its failure, error or skip (for requirements not measured)."""
-    path = run_dir / "outcomes.jsonl"
-    notes: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            r = json.loads(line)
-            if r["outcome"] != "passed" and r["message"]:
-                notes.setdefault(r["test"].split("::")[-1].split("[")[0], f"{r['outcome']} ({r['when']}): {r['message'][:300]}")
-    return notes
+def plan_test_outcomes(plan: CertificationPlan, run_dir: Path, repeat: int) -> dict[str, list[PlanTestOutcome]]:
+    """Requirement id -> what became of each run of its test: one per repeat, `not run` for those
+    the run never got to (it was stopped, died, or never collected them)."""
+    outcomes = list(test_outcomes(run_dir).values())
+    out: dict[str, list[PlanTestOutcome]] = {}
+    for req in plan.requirements:
+        mine = [PlanTestOutcome(test=o.test, outcome=o.outcome, message=o.message[:500])
+                for o in outcomes if o.function == req.function and (req.module is None or o.test.split("::")[0].endswith(req.module))]
+        missing = max(0, repeat - len(mine))
+        mine += [PlanTestOutcome(test=req.test, outcome="not run", message="the run ended before this test ran")] * missing
+        out[req.id] = mine
+    return out
 
 
-def requirement_results(plan: CertificationPlan, catalogue_titles: dict[str, str], run_dir: Path) -> tuple[list[RequirementResult], dict[str, Any]]:
+def requirement_verdict(measurements: list[Measurement], tests: list[PlanTestOutcome]) -> tuple[str, str | None]:
+    """A plan requirement's verdict and, where its measurements alone do not explain it, why.
+
+    fail: a measurement beyond its limit, or a test run that failed for another reason than an
+    invalid measurement; invalid: a measurement taken while the bench's own checks failed (its
+    test failed for that); not-measured: no valid measurement, or a test run skipped or not run.
+    """
+    broken = [t for t in tests if t.outcome in ("failed", "error")]
+    missing = [t for t in tests if t.outcome in ("skipped", "not run")]
+    measured = worst(m.verdict for m in measurements)
+    if measured == "fail":
+        return "fail", None
+    if measured == "invalid":  # its test failed because of it: the bench, not the equipment, is in question
+        return "invalid", _why(tests, broken + missing) if broken or missing else None
+    if broken:
+        return "fail", _why(tests, broken)
+    if missing or measured == "not-measured":
+        return "not-measured", _why(tests, missing) if missing else None
+    return measured, None
+
+
+def _why(tests: list[PlanTestOutcome], which: list[PlanTestOutcome]) -> str:
+    kinds = "/".join(sorted({t.outcome for t in which}))
+    return f"{len(which)} of {len(tests)} test run(s) {kinds}" + (f": {which[0].message}" if which[0].message else "")
+
+
+def requirement_results(plan: CertificationPlan, catalogue_titles: dict[str, str], run_dir: Path,
+                        repeat: int = 1) -> tuple[list[RequirementResult], dict[str, Any]]:
     measured = measurements_of(run_dir)
-    notes = _outcome_notes(run_dir)
+    tests = plan_test_outcomes(plan, run_dir, repeat)
     results, variance = [], {}
     for req in plan.requirements:
         mine = [m for m in measured if m.requirement == req.id]
         repeats: dict[str, list[float]] = {}
-        for m in sorted(mine, key=lambda m: m.time):
+        for m in sorted((m for m in mine if m.valid), key=lambda m: m.time):
             repeats.setdefault(m.quantity, []).append(m.value)
         stats = {q: {**spread(v), "units": next(m.units for m in mine if m.quantity == q)} for q, v in repeats.items()}
         variance[req.id] = stats
-        if mine:
-            verdict = max((m.verdict for m in mine), key=SEVERITY.__getitem__)
-            note = "; ".join(f"{q}: n={s['n']}, mean {s['mean']:.4g} {s['units']}, variance {s['variance']:.3g}, "
-                             f"sd {s['sd']:.3g} {s['units']}" for q, s in stats.items())
-        else:
-            verdict = "not-measured"
-            note = notes.get(req.function, f"{req.test} made no measurement")
-        results.append(RequirementResult(id=req.id, title=catalogue_titles[req.id], verdict=verdict, measurements=mine,
-                                         repeats=repeats, note=note))
+        verdict, why = requirement_verdict(mine, tests[req.id])
+        spread_note = "; ".join(f"{q}: n={s['n']}, mean {s['mean']:.4g} {s['units']}, variance {s['variance']:.3g}, "
+                                f"sd {s['sd']:.3g} {s['units']}" for q, s in stats.items())
+        invalid = next((m.message for m in mine if not m.valid), None)
+        note = "; ".join(x for x in (why, invalid if verdict == "invalid" else None, spread_note) if x) or f"{req.test} made no measurement"
+        results.append(RequirementResult(id=req.id, title=catalogue_titles[req.id], verdict=verdict, tests=tests[req.id],
+                                         measurements=mine, repeats=repeats, note=note))
     return results, variance
 
 
@@ -90,9 +119,11 @@ def attachments_of(record_dir: Path) -> list[Attachment]:
 
 def build_record(*, certificate_id: str, plan: CertificationPlan, equipment: EquipmentProfile, lab: LabConfig,
                  lab_file: Path, catalogue_version: str, catalogue_titles: dict[str, str], run_dir: Path, record_dir: Path,
-                 started: datetime, finished: datetime, bench_version: str, signature: SignatureStatus) -> CertificationRecord:
-    """The record of one run (its measurements in `run_dir`), attachments read from `record_dir`."""
-    results, variance = requirement_results(plan, catalogue_titles, run_dir)
+                 started: datetime, finished: datetime, bench_version: str, signature: SignatureStatus,
+                 repeat: int = 1) -> CertificationRecord:
+    """The record of one run (its measurements and outcomes in `run_dir`, each plan test run
+    `repeat` times), attachments read from `record_dir`."""
+    results, variance = requirement_results(plan, catalogue_titles, run_dir, repeat)
     (record_dir / ATTACHMENTS / VARIANCE_FILE).write_text(json.dumps(variance, indent=2) + "\n")
     traces = [TraceRef(name=name, sha256=t.content_sha256, source=f"{t.source}; file {t.file} sha256 {t.sha256}; "
                        f"licence {t.licence}; {t.attribution}", window=t.window)

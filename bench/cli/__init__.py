@@ -17,8 +17,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+LOG_WIDTH = 240  # a log file or a pipe has no width; tables are drawn this wide so each row stays on one line
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """At a terminal, rich's own width; otherwise (CI, a pipe, a file) lines that are never broken
+    at 80 columns, whatever COLUMNS says."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=LOG_WIDTH, soft_wrap=True)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def _show_version(value: bool) -> None:

@@ -3,10 +3,8 @@ signed record; `skybench certify verify RECORD_DIR`; `skybench certify keygen FI
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -18,13 +16,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from bench.certification.model import CertificationRecord
 from bench.cli import app, console
+from bench.measure.verdict import VERDICT_STYLE
 from bench.errors import BenchError
+from bench.pytestrun import run_pytest
 
 certify_app = typer.Typer(help="Certification: run the fixed plan, sign the record, verify records, make keys.")
 app.add_typer(certify_app, name="certify")
 
-VERDICT_STYLE = {"pass": "green", "marginal": "yellow", "fail": "bold red", "not-measured": "yellow"}
 
 
 @certify_app.callback(invoke_without_command=True)
@@ -50,7 +50,7 @@ def certify(
     from bench.certification.signing import ALGORITHM, key_id, load_private_key, sign_record_dir, signing_key_path
     from bench.lab.labfile import load_lab
     from bench.measure.catalogue import default_catalogue
-    from reports.certification import SignatureStatus
+    from bench.certification.model import SignatureStatus
 
     # Everything that can be wrong with the input is found before the lab is built.
     profile = load_equipment(equipment)
@@ -90,14 +90,7 @@ def certify(
                   f"{escape(profile.firmware)} on lab [bold]{config.name}[/]: plan {plan.plan_version}, "
                   f"{len(plan.requirements)} requirements, {repeat} repeat(s); record in {record_dir}")
     started = datetime.now(timezone.utc)
-    env = {**os.environ, "SKYBENCH_RUN_DIR": str(run_dir)}
-    with open(run_dir / "pytest.log", "w") as log:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            console.print(escape(line.rstrip("\n")), highlight=False)
-        proc.wait()
+    child = run_pytest(argv, run_dir=run_dir, echo=lambda line: console.print(escape(line), highlight=False))
     finished = datetime.now(timezone.utc)
     record = build_record(
         certificate_id=f"SKB-{started:%Y%m%d}-{serial}-{uuid.uuid4().hex[:6]}", plan=plan, equipment=profile, lab=config,
@@ -105,7 +98,7 @@ def certify(
         catalogue_titles={r.id: catalogue.requirements[r.id].title for r in plan.requirements}, run_dir=run_dir,
         record_dir=record_dir, started=started, finished=finished, bench_version=__version__,
         signature=SignatureStatus(status="not-verified", algorithm=ALGORITHM, key_id=key_id(private.public_key()),
-                                  signed_at=datetime.now(timezone.utc)))
+                                  signed_at=datetime.now(timezone.utc)), repeat=repeat)
     write_record(record, record_dir)
     signature = sign_record_dir(record_dir, private)
     _print_verdicts(record)
@@ -113,16 +106,21 @@ def certify(
     console.print(f"overall: [bold]{overall}[/]; record {record_dir / 'record.json'} signed by {signature['key_id']} "
                   f"(manifest sha256 {signature['manifest_sha256'][:16]}...)")
     console.print(f"check it with: skybench certify verify {record_dir} --pubkey KEY.pub")
+    if child.interrupted:
+        console.print(f"[bold red]interrupted[/]: the record holds what ran before the stop")
+        raise typer.Exit(child.bench_status())
     if overall in ("FAIL", "INCOMPLETE"):
         raise typer.Exit(1)
 
 
-def _print_verdicts(record) -> None:  # type: ignore[no-untyped-def]
+def _print_verdicts(record: CertificationRecord) -> None:
     table = Table(title=f"certification {record.certificate_id}")
-    for column in ("requirement", "verdict", "measurements", "variance / finding"):
+    for column in ("requirement", "verdict", "tests passed", "measurements", "variance / finding"):
         table.add_column(column)
     for r in record.requirements:
-        table.add_row(f"{r.id} {escape(r.title)}", f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", str(len(r.measurements)), escape(r.note or ""))
+        passed = sum(t.outcome == "passed" for t in r.tests)
+        table.add_row(f"{r.id} {escape(r.title)}", f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", f"{passed}/{len(r.tests)}",
+                      str(len(r.measurements)), escape(r.note or ""))
     console.print(table)
 
 
@@ -133,18 +131,24 @@ def verify(
 ) -> None:
     """Check the signature and every file of a record; exit 1 naming what changed."""
     from bench.certification.signing import RECORD, load_public_key, verify_record_dir
-    from reports.certification import load_record
+    from bench.certification.model import load_record
 
     result = verify_record_dir(record_dir, load_public_key(pubkey) if pubkey else None)
+    record = None
     if result.valid:
         try:
-            load_record(record_dir / RECORD)
+            record = load_record(record_dir / RECORD)
         except BenchError as exc:
             result.problems.append(f"{RECORD}: {exc.what}")
-    if result.valid:
+    if result.valid and record is not None:
         console.print(f"[green]valid[/]: {result.checked_files} files as signed by {result.key_id} at {result.signed_at} "
                       f"(manifest sha256 {result.manifest_sha256})"
                       + ("" if result.key_pinned else "; [yellow]key not pinned[/]: give --pubkey to check who signed"))
+        # The signature says the record is as written; what it certifies is its verdict.
+        console.print(f"the record's verdict: [bold]{record.overall_verdict()}[/]")
+        for r in record.requirements:
+            if r.verdict not in ("pass", "marginal"):
+                console.print(f"  {r.id} [{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]: {escape(r.note or '')}", highlight=False)
         return
     console.print(f"[bold red]INVALID[/]: {record_dir}")
     for problem in result.problems:

@@ -10,12 +10,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.cli import app, console
+from bench.measure.verdict import VERDICT_STYLE
 from bench.lab.labfile import load_lab
 
 report_app = typer.Typer(help="Reports: requirement trends, the HTML (Allure) report, the certification report.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
-VERDICT_STYLE = {"pass": "green", "marginal": "yellow", "fail": "bold red"}
 
 
 def _results_root(results: Path | None) -> Path:
@@ -109,7 +109,8 @@ def certification(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="HTML file (default: next to the record, .html)")] = None,
 ) -> None:
     """Render a certification record as one self-contained HTML document."""
-    from reports.certification import load_record, render_certification
+    from bench.certification.model import load_record
+    from reports.certification import render_certification
 
     cert = load_record(record)
     output = output or record.with_suffix(".html")

@@ -3,6 +3,7 @@ against the DUT and count how often the symptom appears (bench/repro.py)."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,8 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.cli import app, console
+from bench.measure.verdict import VERDICT_STYLE
+from bench.signals import exit_status
 
-VERDICT_STYLE = {"pass": "green", "marginal": "yellow", "fail": "bold red", "not-measured": "yellow", "error": "bold red"}
 
 
 @app.command("repro")
@@ -57,3 +59,6 @@ def repro_command(
                       f"{r.km:.2f}" if r.km is not None else "-", escape(r.run_dir), escape(r.message[:160]))
     console.print(table)
     console.print(f"symptom seen in [bold]{report.seen} of {len(report.runs)}[/] runs; summary {out_dir / 'repro.json'}")
+    if report.stopped_by is not None:
+        console.print(f"[bold red]interrupted[/] by {signal.Signals(report.stopped_by).name} during run {len(report.runs)} of {runs}")
+        raise typer.Exit(exit_status(report.stopped_by))

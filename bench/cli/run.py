@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
+import signal
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,8 @@ from rich.table import Table
 from bench.cli import app, console
 from bench.errors import BenchError
 from bench.lab.labfile import load_lab
+from bench.outcomes import test_outcomes
+from bench.pytestrun import run_pytest
 from reports.progress import LiveStatus
 from reports.summary import measurements_table
 from scenarios import SUITES, Suite
@@ -66,22 +67,26 @@ def run(
             argv += [option, str(value)]
     argv += pytest_args or []
     console.print(f"running suite [bold]{suite}[/] on lab [bold]{config.name}[/]; results in {run_dir}")
-    env = {**os.environ, "SKYBENCH_RUN_DIR": str(run_dir)}
-    with open(run_dir / "pytest.log", "w") as log, LiveStatus(run_dir, console) as status:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        assert proc.stdout is not None
-        for line in proc.stdout:  # shown live and kept; the status line (progress, trace clock) stays under it
-            log.write(line)
-            status.print(line.rstrip("\n"))
-        rc = proc.wait()
+    with LiveStatus(run_dir, console) as status:  # the status line (progress, trace clock) stays under the output
+        child = run_pytest(argv, run_dir=run_dir, echo=status.print)
     _print_outcomes(run_dir)
     measured = measurements_table(run_dir)
     if measured is not None:
         console.print(measured)
     console.print(f"results: {run_dir}  (outcomes.jsonl, steps.jsonl, junit.xml, allure-results/, pytest.log)")
     console.print(f"report: skybench report html {run_dir}   trends: skybench report trends --results {run_dir.parent}")
-    if rc != 0:
-        raise typer.Exit(rc)
+    if child.interrupted:
+        console.print(f"[bold red]interrupted[/]{f' by {signal.Signals(child.stopped_by).name}' if child.stopped_by else ''}: "
+                      f"{_ran(run_dir)}; what was measured is kept in {run_dir}")
+    if child.bench_status() != 0:
+        raise typer.Exit(child.bench_status())
+
+
+def _ran(run_dir: Path) -> str:
+    """'12 of 25 tests ran' (whatever the run got to write)."""
+    outcomes = test_outcomes(run_dir).values()
+    ran = sum(o.outcome != "not run" for o in outcomes)
+    return f"{ran} of {len(outcomes)} tests ran"
 
 
 def _print_coverage(suite: Suite) -> None:

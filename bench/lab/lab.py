@@ -21,9 +21,9 @@ import ipaddress
 import logging
 import os
 import signal
-import threading
+from collections.abc import Callable
 from contextlib import ExitStack
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import psutil
@@ -37,22 +37,10 @@ from bench.lab.state import Ledger, clean_stale, new_prefix
 from bench.lab.topology import (SKY_GROUND_SIDE, SKY_TERMINAL_SIDE, TopologyPlan, WanPath, build_topology, plan_hardware_topology,
                                 plan_topology)
 from bench.link import EmulatedLink, open_link
+from bench.signals import default_sigterm, exit_status, stop_on_signals
 from bench.steps import step
 
 log = logging.getLogger("skybench.lab")
-
-
-def _sigterm_to_exit(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM's default action kills the process without running `finally` blocks; turn it into
-    # SystemExit so the lab's teardown runs exactly as on a normal exit.
-    if os.getpid() != _sigterm_owner:
-        # A forked helper (pyroute2 forks short-lived children and SIGTERMs them) inherits this
-        # handler and a copy of the stack; it must die quietly, not unwind into a teardown.
-        os._exit(128 + signum)
-    raise SystemExit(128 + signum)
-
-
-_sigterm_owner = os.getpid()
 
 
 def load_embedded_router_config(path: str | os.PathLike[str]) -> Any:
@@ -86,7 +74,7 @@ class Lab(NamespaceProcesses):
             self.plan = plan_topology(self.prefix, paths, reference_router=self.config.dut.driver == "embedded")
         self.ledger = Ledger(prefix=self.prefix)
         self._is_up = False
-        self._previous_sigterm: Any = None
+        self._restore_signals: Callable[[], None] | None = None
         self.links: dict[str, EmulatedLink] = {}
         # The reference onboard router (bench.devices.reference), when the DUT is the embedded one;
         # router_config (a RouterConfig) replaces its router.yaml.
@@ -185,15 +173,16 @@ class Lab(NamespaceProcesses):
         self.down()
 
     def _trap_sigterm(self) -> None:
-        global _sigterm_owner
-        if threading.current_thread() is threading.main_thread():
-            _sigterm_owner = os.getpid()
-            self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_exit)
+        # SIGTERM's default action kills the process without running `finally` blocks; turn it
+        # into SystemExit so the teardown runs as on a normal exit. Where a caller already turns it
+        # into an exception (the pytest plugin: the whole run stops), that stays.
+        if default_sigterm():
+            self._restore_signals = stop_on_signals(lambda signum: SystemExit(exit_status(signum)), signals=(signal.SIGTERM,))
 
     def _restore_sigterm(self) -> None:
-        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
-            self._previous_sigterm = None
+        if self._restore_signals is not None:
+            self._restore_signals()
+            self._restore_signals = None
 
     def _attach_links(self) -> None:
         """Put an emulated link in each sky namespace (unimpaired until a test or trace sets it)."""

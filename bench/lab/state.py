@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from bench.atomicfile import write_text_atomically
 from bench.errors import BenchError
 from bench.lab import netns
 
@@ -76,13 +76,7 @@ class Ledger:
             "objects": self.objects,
             "meta": self.meta,
         }
-        # Write-then-rename so a crash mid-write never leaves a ledger that cannot be read.
-        fd, tmp = tempfile.mkstemp(dir=STATE_DIR, prefix=f".{self.prefix}.")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_text_atomically(self.path, json.dumps(data, indent=1), durable=True)
 
     @classmethod
     def load(cls, path: Path) -> Ledger:

@@ -64,10 +64,16 @@ class Measurement(BaseModel):
     link_backend: str = ""
     catalogue_version: str = ""
     context: dict[str, Any] = Field(default_factory=dict)
+    invalid_reason: str | None = None  # why the value is not judged (verdict 'invalid'): the checks that did not hold
 
     @property
     def failed(self) -> bool:
-        return self.verdict == "fail"
+        """It fails its test: beyond the limit, or invalid (an invalid measurement never passes)."""
+        return self.verdict in ("fail", "invalid")
+
+    @property
+    def valid(self) -> bool:
+        return self.verdict != "invalid"
 
 
 def evaluate(
@@ -85,8 +91,12 @@ def evaluate(
     km: float | None = None,
     context: dict[str, Any] | None = None,
     time: datetime | None = None,
+    invalid_reason: str | None = None,
 ) -> Measurement:
     """Judge ``value`` (in ``units``) against the catalogue's limit for the requirement's quantity.
+
+    With ``invalid_reason`` (a check that makes the value meaningful did not hold) the value is
+    kept but not judged: the verdict is 'invalid' and the message says why.
 
     Raises ``MeasurementError`` (unknown requirement or quantity) or ``UnitsError`` (units that
     cannot be compared with the limit's); a measurement that merely fails is returned, not raised.
@@ -95,7 +105,7 @@ def evaluate(
     what = f"{requirement} {spec.title}"
     recorded = as_number(value, units, what=what)
     converted = _clean(convert(recorded, units, spec.units, what=what))
-    judgement = judge(converted, spec.limit, spec.marginal)
+    judgement = judge(converted, spec.limit, spec.marginal) if invalid_reason is None else Judgement("invalid", None, None, None)
     return Measurement(
         run_id=run.run_id,
         time=time or datetime.now(timezone.utc),
@@ -114,7 +124,8 @@ def evaluate(
         limit_high=spec.limit.high,
         marginal=spec.marginal.describe(spec.units) if spec.marginal else None,
         verdict=judgement.verdict,
-        message=describe(requirement, spec, converted, judgement, trace=trace, trace_time_s=trace_time_s, km=km),
+        message=describe(requirement, spec, converted, judgement, trace=trace, trace_time_s=trace_time_s, km=km,
+                         invalid_reason=invalid_reason),
         trace=trace,
         trace_hash=trace_hash,
         trace_time_s=trace_time_s,
@@ -124,6 +135,7 @@ def evaluate(
         link_backend=run.link_backend,
         catalogue_version=catalogue.version,
         context=dict(context or {}),
+        invalid_reason=invalid_reason,
     )
 
 
@@ -136,12 +148,15 @@ def describe(
     trace: str | None = None,
     trace_time_s: float | None = None,
     km: float | None = None,
+    invalid_reason: str | None = None,
 ) -> str:
     """The one line a person reads: which requirement, the value, the verdict, by how much, where."""
     units = spec.units
     shown = format_value(value, units)
     head = f"{requirement} {spec.title}: "
-    if judgement.verdict == "pass":
+    if judgement.verdict == "invalid":
+        text = f"{head}{shown}, INVALID, not judged: {invalid_reason}"
+    elif judgement.verdict == "pass":
         text = f"{head}{shown}, pass (limit {spec.limit.describe(units)})"
     elif judgement.side == "equals":
         text = f"{head}{shown}, required {format_value(judgement.bound, units)}"  # type: ignore[arg-type]

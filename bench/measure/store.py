@@ -60,6 +60,7 @@ SCHEMA = pa.schema(
         pa.field("link_backend", pa.string()),
         pa.field("catalogue_version", pa.string()),
         pa.field("context", pa.string()),  # JSON text: the test's extra context
+        pa.field("invalid_reason", pa.string()),  # why a measurement is 'invalid' (null: judged); absent in older stores
     ]
 )
 

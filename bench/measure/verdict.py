@@ -2,18 +2,38 @@
 
 pass: inside the limit and outside the marginal band; marginal: inside the limit but within the
 band of a bound (it passes, and is flagged); fail: outside the limit. A value exactly on a bound
-is inside the limit (limits are inclusive: '<= 5 s' passes 5 s).
+is inside the limit (limits are inclusive: '<= 5 s' passes 5 s). invalid: the value was taken
+while a check that makes it meaningful did not hold (the witness was broken, the load was not
+reached): it is kept, with why, but never judged against the limit and never passes.
+
+One order of severity for every place that picks the worst of several verdicts (a requirement's
+over its repeats, a repro run's, a report's sort): pass < marginal < invalid < fail. A
+requirement or run that has no measurement at all is `not-measured`, between marginal and
+invalid.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from bench.measure.model import Limit, Marginal
 
-Verdict = Literal["pass", "marginal", "fail"]
-VERDICTS: tuple[Verdict, ...] = ("pass", "marginal", "fail")
+Verdict = Literal["pass", "marginal", "invalid", "fail"]
+VERDICTS: tuple[Verdict, ...] = ("pass", "marginal", "invalid", "fail")  # least to most severe
+NOT_MEASURED = "not-measured"
+SEVERITY: dict[str, int] = {"pass": 0, "marginal": 1, NOT_MEASURED: 2, "invalid": 3, "fail": 4}
+# How verdicts look: rich styles at the terminal, colours in charts and HTML.
+VERDICT_STYLE: dict[str, str] = {"pass": "green", "marginal": "yellow", NOT_MEASURED: "yellow", "invalid": "bold magenta",
+                                 "fail": "bold red", "error": "bold red"}
+VERDICT_COLOUR: dict[str, str] = {"pass": "#2e7d32", "marginal": "#ff9f1c", NOT_MEASURED: "#9e9e9e", "invalid": "#8e24aa",
+                                  "fail": "#c62828"}
+
+
+def worst(verdicts: Iterable[str]) -> str:
+    """The most severe of `verdicts` (SEVERITY's order); not-measured when there are none."""
+    return max(verdicts, key=SEVERITY.__getitem__, default=NOT_MEASURED)
 
 
 @dataclass(frozen=True)

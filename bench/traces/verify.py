@@ -21,6 +21,18 @@ Per link mapped to a WAN:
    trace outage of >= 1 s seen as a run of lost probes starting and ending within 100 ms of the
    trace's. A run's edges are the midpoints between the last answered and first lost probe (and
    the reverse), so the edge resolution is half the probe interval.
+5. Loss: each probe is lost in the trace with probability p (outage: 1, else 1 - (1 - up loss)(1 -
+   down loss)), so the lost count is a sum of Bernoulli trials: expected sum(p), standard
+   deviation sqrt(sum(p(1 - p))). Goal: the measured count within 3 standard deviations, plus 2
+   probes per trace outage (its two edges, at the probe interval's resolution), plus 0.1 % of
+   the probes (what the lab itself loses on a busy host).
+6. Rate, where the window gives a link rates: the window replays once more while one TCP flow
+   per direction (iperf3, the router's WAN address to the ground, one direction after the other)
+   fills the link; its goodput in 5 s windows (outside outages, seconds with loss, where TCP
+   cannot fill a link whatever the emulator does, and the first window of each flow) is set
+   against the trace's time-weighted rate over the same trace times times TCP's payload share of
+   a frame. Goal: the median ratio between 0.85 (TCP keeps the link full) and 1.05 (the emulator
+   never gives more than the trace).
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.link.model import Impairment, LinkSpec
+from bench.link.probe import TCP_PAYLOAD_SHARE
 from bench.lab.prober import ProbeSample, UdpProber, start_echo_process
 from bench.traces.replay import OutageSpan, Replay, ReplayPlan, lab_target, plan_replay
 from bench.traces.schema import Trace
@@ -44,7 +57,14 @@ GOAL_MEDIAN_MS = 1.0
 GOAL_KS = 0.05
 GOAL_EDGE_S = 0.100
 GOAL_MIN_OUTAGE_S = 1.0
+GOAL_LOSS_SIGMA = 3.0
+GOAL_LOSS_EDGE_PROBES = 2  # per trace outage
+GOAL_LOSS_FLOOR = 0.001  # of the probes
+GOAL_RATE_LOW = 0.85
+GOAL_RATE_HIGH = 1.05
+RATE_WINDOW_S = 5.0
 ECHO_PORT = 7019
+RATE_PORT = 5301
 BASE_DELAY_MS = 10.0
 
 
@@ -74,6 +94,19 @@ class OutageCheck:
 
 
 @dataclass
+class RateWindow:
+    direction: str  # down | up
+    start_t: float  # trace time
+    end_t: float
+    trace_bps: float  # the trace's time-weighted rate over [start_t, end_t]
+    goodput_bps: float  # what the TCP flow carried
+
+    @property
+    def ratio(self) -> float:
+        return self.goodput_bps / (self.trace_bps * TCP_PAYLOAD_SHARE)
+
+
+@dataclass
 class LinkFidelity:
     link: str
     wan: str
@@ -86,14 +119,32 @@ class LinkFidelity:
     ks_distance: float
     trace_loss: float  # fraction of probes the trace says are lost (outages and loss)
     measured_loss: float
+    expected_lost: float  # probes the trace loses, expected (sum of each probe's loss probability)
+    lost_sd: float  # its standard deviation
+    lost: int  # probes lost, measured
     outages: list[OutageCheck]
     extra_outages: list[tuple[float, float]]  # measured runs >= min outage with no trace outage
     # per-probe series for plots: trace time, trace RTT (nan: lost), measured RTT (nan: lost)
     series: dict[str, list[float]] = field(repr=False, default_factory=dict)
+    rates: list[RateWindow] = field(default_factory=list)  # empty: the window gives this link no rate
 
     @property
     def median_error_ms(self) -> float:
         return self.measured_median_ms - self.trace_median_ms
+
+    @property
+    def loss_tolerance(self) -> float:
+        """How far the measured lost count may be from the expected one (module doc, item 5)."""
+        return GOAL_LOSS_SIGMA * self.lost_sd + GOAL_LOSS_EDGE_PROBES * len(self.outages) + GOAL_LOSS_FLOOR * self.probes
+
+    @property
+    def loss_within(self) -> bool:
+        return abs(self.lost - self.expected_lost) <= self.loss_tolerance
+
+    def rate_ratio(self, direction: str) -> float | None:
+        """Median of goodput / (trace rate x TCP payload share) over the direction's windows."""
+        ratios = [w.ratio for w in self.rates if w.direction == direction]
+        return float(np.median(ratios)) if ratios else None
 
     def checked_outages(self, min_s: float) -> list[OutageCheck]:
         return [o for o in self.outages if o.length_s >= min_s]
@@ -111,12 +162,18 @@ class FidelityResult:
 
     def goals(self, link: LinkFidelity) -> dict[str, bool]:
         checked = link.checked_outages(self.min_outage_s)
-        return {
+        goals = {
             "median": abs(link.median_error_ms) <= GOAL_MEDIAN_MS,
             "ks": link.ks_distance < GOAL_KS,
             "outages_seen": all(o.seen for o in checked),
             "outage_edges": all(o.within(GOAL_EDGE_S) for o in checked),
+            "loss": link.loss_within,
         }
+        for direction in ("down", "up"):
+            ratio = link.rate_ratio(direction)
+            if ratio is not None:
+                goals[f"rate_{direction}"] = GOAL_RATE_LOW <= ratio <= GOAL_RATE_HIGH
+        return goals
 
     @property
     def passed(self) -> bool:
@@ -125,11 +182,17 @@ class FidelityResult:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"trace": self.trace, "from_s": self.t0, "to_s": self.t1, "rate_hz": self.rate_hz,
                                "min_outage_s": self.min_outage_s, "replay_p99_error_ms": self.replay_p99_error_ms,
-                               "goals": {"median_ms": GOAL_MEDIAN_MS, "ks": GOAL_KS, "outage_edge_s": GOAL_EDGE_S},
+                               "goals": {"median_ms": GOAL_MEDIAN_MS, "ks": GOAL_KS, "outage_edge_s": GOAL_EDGE_S,
+                                         "loss_sigma": GOAL_LOSS_SIGMA, "loss_edge_probes": GOAL_LOSS_EDGE_PROBES,
+                                         "loss_floor": GOAL_LOSS_FLOOR, "rate_ratio": [GOAL_RATE_LOW, GOAL_RATE_HIGH],
+                                         "rate_window_s": RATE_WINDOW_S},
                                "passed": self.passed, "links": {}}
         for name, link in self.links.items():
-            data = {k: v for k, v in asdict(link).items() if k not in ("series", "outages")}
+            data = {k: v for k, v in asdict(link).items() if k not in ("series", "outages", "rates")}
             data["median_error_ms"] = link.median_error_ms
+            data["loss_tolerance"] = link.loss_tolerance
+            data["rates"] = [{**asdict(w), "ratio": w.ratio} for w in link.rates]
+            data["rate_ratio"] = {d: link.rate_ratio(d) for d in ("down", "up") if link.rate_ratio(d) is not None}
             data["outages"] = [{**asdict(o), "length_s": o.length_s, "start_error_s": o.start_error_s,
                                 "end_error_s": o.end_error_s, "checked": o.length_s >= self.min_outage_s}
                                for o in link.outages]
@@ -223,6 +286,7 @@ def compare(plan: ReplayPlan, link: str, wan: str, samples: list[ProbeSample], r
         checks.append(OutageCheck(span.start_t, span.end_t, covered >= 0.5 * span.length_s, first[0], last[1]))
     extra = [(r[0], r[1]) for i, r in enumerate(runs) if r in long_runs and i not in matched]
     del both
+    p_lost = _expected_loss(plan, link, send_t)
     return LinkFidelity(
         link=link, wan=wan, base_rtt_ms=base_rtt_ms, probes=int(len(send_t)),
         trace_median_ms=float(np.median(trace_ok)) if len(trace_ok) else math.nan,
@@ -230,8 +294,9 @@ def compare(plan: ReplayPlan, link: str, wan: str, samples: list[ProbeSample], r
         trace_p95_ms=float(np.percentile(trace_ok, 95)) if len(trace_ok) else math.nan,
         measured_p95_ms=float(np.percentile(measured_ok, 95)) if len(measured_ok) else math.nan,
         ks_distance=ks_distance(measured_ok, trace_ok),
-        trace_loss=float(np.mean(_expected_loss(plan, link, send_t))),
+        trace_loss=float(np.mean(p_lost)),
         measured_loss=float(np.mean(lost)),
+        expected_lost=float(np.sum(p_lost)), lost_sd=float(np.sqrt(np.sum(p_lost * (1.0 - p_lost)))), lost=int(np.sum(lost)),
         outages=checks, extra_outages=extra,
         series={"t": send_t.tolist(), "trace_rtt_ms": expected.tolist(), "measured_rtt_ms": rtt.tolist()},
     )
@@ -312,6 +377,10 @@ def _verify_on(lab: Any, plan: ReplayPlan, links: dict[str, str | None] | None, 
         result_links = {link: compare(plan, link, wan, probers[link].samples(), replay, base[link],
                                       min_outage_s=min_outage_s) for link, wan in mapped.items()}
         errors = np.array([a.error_s * 1000.0 for a in replay.applied])
+        rated = {link: wan for link, wan in mapped.items() if has_rates(plan, link)}
+        for direction in ("down", "up") if rated else ():
+            for link, windows in _rate_pass(lab, plan, target, rated, wans, direction, progress).items():
+                result_links[link].rates += windows
         return FidelityResult(trace=plan.name, t0=plan.t0, t1=plan.t1, rate_hz=rate_hz, min_outage_s=min_outage_s,
                               links=result_links, replay_p99_error_ms=float(np.percentile(errors, 99)))
     finally:
@@ -327,6 +396,89 @@ def _verify_on(lab: Any, plan: ReplayPlan, links: dict[str, str | None] | None, 
             echo.kill()
         if echo.stdout is not None:
             echo.stdout.close()
+
+
+def has_rates(plan: ReplayPlan, link: str) -> bool:
+    """The window gives `link` a rate somewhere (a recording of latency and loss only does not)."""
+    return any(s.link == link and s.impairment.rate_bps for s in plan.steps)
+
+
+def _lossy(plan: ReplayPlan, link: str, t_a: float, t_b: float) -> bool:
+    """The trace gives `link` loss at some time in [t_a, t_b] (either direction)."""
+    for direction in ("up", "down"):
+        steps = sorted((s for s in plan.steps if s.link == link and s.direction == direction), key=lambda s: s.trace_t)
+        active = [s for i, s in enumerate(steps)
+                  if s.trace_t < t_b and (i + 1 == len(steps) or steps[i + 1].trace_t > t_a)]
+        if any(s.values.get("loss", 0.0) > 0 for s in active):
+            return True
+    return False
+
+
+def _rate_pass(lab: Any, plan: ReplayPlan, target: Any, links: dict[str, str], wans: dict[str, Any], direction: str,
+               progress: Any) -> dict[str, list[RateWindow]]:
+    """Replay the window once more while one TCP flow per link fills it in `direction`; its
+    goodput cut into RATE_WINDOW_S windows against the trace's rate there (module doc, item 6)."""
+    import threading
+    from contextlib import ExitStack
+
+    from bench.procedures.throughput import emulated_rate_bps
+    from bench.traffic.iperf import IperfResult, IperfServers, iperf_client
+
+    results: dict[str, tuple[float, IperfResult]] = {}
+    failures: dict[str, BaseException] = {}
+    seconds = max(plan.wall_s - 1.0, RATE_WINDOW_S * 2)
+    with ExitStack() as stack:
+        servers = {link: stack.enter_context(IperfServers(lab, str(wans[wan].addresses.probe_target), count=1, role="ground",
+                                                          first_port=RATE_PORT)) for link, wan in links.items()}
+        replay = Replay(plan, target).start()
+
+        def flow(link: str) -> None:
+            wan = wans[links[link]]
+            launched = time.monotonic()
+            try:
+                results[link] = (launched, iperf_client(lab, lab.ns("router"), servers[link].ports[0], str(wan.addresses.probe_target),
+                                                        seconds=seconds, omit_s=0, reverse=direction == "down",
+                                                        bind=str(wan.addresses.router.ip)))
+            except BaseException as exc:  # noqa: BLE001 - reported below, in the caller's thread
+                failures[link] = exc
+
+        try:
+            threads = [threading.Thread(target=flow, args=(link,), daemon=True) for link in links]
+            for thread in threads:
+                thread.start()
+            while not replay.wait(timeout=0.5):
+                if progress is not None:
+                    progress(replay)
+            for thread in threads:
+                thread.join(timeout=seconds + 60)
+        finally:
+            replay.stop()
+    if failures:
+        link, exc = next(iter(failures.items()))
+        raise BenchError(f"the {direction}link rate flow over {link} failed: {exc}", where=f"verify {link}",
+                         fix="check the lab with `skybench lab status`; a window that is out throughout has no rate to verify")
+    out: dict[str, list[RateWindow]] = {}
+    for link, (launched, result) in results.items():
+        origin = replay.trace_time(launched)
+        spans = [(o.start_t, o.end_t) for o in plan.outages() if o.link == link]
+        groups: dict[int, list[dict[str, float]]] = {}
+        for interval in result.raw.get("intervals", []):
+            part = interval["sum"]
+            groups.setdefault(int(part["start"] // RATE_WINDOW_S), []).append(part)
+        windows = []
+        for index, parts in sorted(groups.items()):
+            start, end = parts[0]["start"], parts[-1]["end"]
+            t_a, t_b = origin + start, origin + end
+            if index == 0 or end - start < 0.8 * RATE_WINDOW_S or any(a < t_b and b > t_a for a, b in spans):
+                continue  # slow start, a cut-off window, or an outage (no rate to compare)
+            if _lossy(plan, link, t_a, t_b):
+                continue  # TCP cannot fill a lossy link: that says nothing about the emulator's rate
+            trace_bps = emulated_rate_bps(plan, link, direction, t_a, t_b)
+            if not 0 < trace_bps < float("inf"):
+                continue
+            windows.append(RateWindow(direction, t_a, t_b, trace_bps, sum(p["bytes"] for p in parts) * 8 / (end - start)))
+        out[link] = windows
+    return out
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -355,8 +507,18 @@ def fidelity_table(result: FidelityResult) -> Any:
                       f"{link.measured_p95_ms - link.trace_p95_ms:+.2f} ms", "", "")
         table.add_row("", "KS distance of RTT distributions", "", "", f"{link.ks_distance:.4f}",
                       f"under {GOAL_KS:g}", mark(goals["ks"]))
-        table.add_row("", "probes lost", f"{link.trace_loss * 100:.2f} %", f"{link.measured_loss * 100:.2f} %",
-                      "", "", "")
+        table.add_row("", "probes lost", f"{link.expected_lost:.0f} ({link.trace_loss * 100:.2f} %)",
+                      f"{link.lost} ({link.measured_loss * 100:.2f} %)", f"{link.lost - link.expected_lost:+.0f}",
+                      f"within {link.loss_tolerance:.0f}", mark(goals["loss"]))
+        for direction in ("down", "up"):
+            ratio = link.rate_ratio(direction)
+            windows = [w for w in link.rates if w.direction == direction]
+            if ratio is not None:
+                trace_mbps = float(np.median([w.trace_bps for w in windows])) / 1e6
+                got_mbps = float(np.median([w.goodput_bps for w in windows])) / 1e6
+                table.add_row("", f"{direction}link rate, median of {len(windows)} windows of {RATE_WINDOW_S:g} s",
+                              f"{trace_mbps:.2f} Mbit/s", f"{got_mbps:.2f} Mbit/s", f"x{ratio:.3f} of TCP's best",
+                              f"x{GOAL_RATE_LOW:g}-{GOAL_RATE_HIGH:g}", mark(goals[f"rate_{direction}"]))
         checked = link.checked_outages(result.min_outage_s)
         for o in link.outages:
             what = f"outage {fmt_trace_time(o.start_t)} ({o.length_s:.3f} s)"

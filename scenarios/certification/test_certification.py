@@ -68,7 +68,7 @@ def test_goodput_on_recorded_starlink(lab: Lab, dut: OnboardRouter, replay, meas
             still = path_of(lab, traveller.ns)
         finally:
             replay.stop()
-    assert still == active, f"the passenger's new flows left by {still}, not {active}, after the measurement"
+    on_path = {f"the passenger's new flows still left by {active} (they left by {still})": still == active}
     measure.on_trace(playing.plan.name, spec.content_sha256)  # the replay has stopped: name the trace measured on
     for s, req in zip(samples, ("THR-1", "THR-2")):
         print(f"repeat {repeat} {s.direction}: {s.goodput_bps / 1e6:.2f} Mbit/s through the DUT, trace rate "
@@ -76,7 +76,7 @@ def test_goodput_on_recorded_starlink(lab: Lab, dut: OnboardRouter, replay, meas
         measure(req, s.ratio_percent, units="%", trace_time_s=round(s.trace_t0, 3),
                 km=None if s.km is None else round(s.km, 3), repeat=repeat, wan=active, direction=s.direction,
                 goodput_mbps=round(s.goodput_bps / 1e6, 3), trace_rate_mbps=round(s.emulated_bps / 1e6, 3),
-                retransmits=s.retransmits, streams=STREAMS, seconds=SECONDS)
+                retransmits=s.retransmits, streams=STREAMS, seconds=SECONDS, preconditions=on_path)
 
 
 @pytest.mark.requirement("FO-1")
@@ -85,7 +85,8 @@ def test_failover_at_trace_outage(lab: Lab, dut: OnboardRouter, profile: DutProf
     active = settle(lab, dut, traveller.ns)
     with links_kept(lab), PassengerProbe(traveller.ns, GROUND, wan_of=lab.wan_at_ground) as probe:
         time.sleep(1.0)
-        assert probe.answered_between("new", time.time() - 1.0, time.time()) > 0, "the passenger probe got no answers before the replay"
+        probe_works = {"the passenger probe was answered in the second before the replay":
+                       probe.answered_between("new", time.time() - 1.0, time.time()) > 0}
         spec, playing = _play(replay, plan, "FO-1")
         trace_link = next(link for link, wan in spec.links.items() if wan == active)
         try:
@@ -99,6 +100,6 @@ def test_failover_at_trace_outage(lab: Lab, dut: OnboardRouter, profile: DutProf
     print(f"repeat {repeat}: {active} out at trace {span.start_t:.1f} s ({span.length_s:.1f} s, km {km}): {seen.summary()}")
     measure.on_trace(playing.plan.name, spec.content_sha256)
     where = {"trace_time_s": round(span.start_t, 3), "km": None if km is None else round(km, 3),
-             "outage_length_s": round(span.length_s, 3)}
+             "outage_length_s": round(span.length_s, 3), "preconditions": probe_works}
     measure("FO-1", seen.detection_s, units="s", quantity="detection", repeat=repeat, **where, **seen.context())
     measure("FO-1", seen.switch_s, units="s", quantity="switch", repeat=repeat, **where, **seen.context())

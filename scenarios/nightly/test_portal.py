@@ -111,16 +111,17 @@ def test_unpaid_passenger_cannot_bypass_the_portal(lab: Lab, witness: GroundWitn
     with Passenger(lab, "payer") as payer, Passenger(lab, "sneak") as sneak:
         payer.board()
         sneak.connect()  # a lease, no terms accepted, nothing paid
-        assert _origin_reached(payer), "the paying passenger has no internet: nothing to compare with"
+        payer_online = _origin_reached(payer)
         r = bypass_attempts(witness, payer, sneak)
     for name, (got, said) in r.results.items():
         print(f"{'GOT THROUGH' if got else 'blocked    '}  {name}: {said}")
-    assert r.witness_works, "the paying passenger's own UDP did not reach the witness: the witness is broken, not the portal"
-    assert r.spoofing_works, "hand-built frames with the payer's own MAC and IP did not get through: the spoofing check is broken"
-    measure("POR-4", len(r.through), units="count", attempts=len(r.results), got_through=r.through)
+    # A broken witness or spoofing check would count 0 bypasses: the count means nothing then.
+    measure("POR-4", len(r.through), units="count", attempts=len(r.results), got_through=r.through, preconditions={
+        "the paying passenger reaches the ground's origin": payer_online,
+        "the paying passenger's own UDP reaches the witness": r.witness_works,
+        "hand-built frames with the payer's own MAC and IP get through (the spoofing check works)": r.spoofing_works})
 
 
-@pytest.mark.requirement("POR-4")
 def test_clone_of_a_departed_passenger(lab: Lab, dut: OnboardRouter, witness: GroundWitness, request: pytest.FixtureRequest) -> None:
     """Known exposure: after a paying passenger leaves, a device with its MAC and IP is, to any
     router, that passenger. How long the clone keeps access is the exposure's window."""

@@ -76,12 +76,12 @@ def test_goodput_through_each_wan(lab: Lab, measure, servers: IperfServers, trav
             alone = iperf_client(lab, term, servers.ports[1], GROUND, seconds=SECONDS, omit_s=OMIT_S, streams=STREAMS, reverse=reverse)
             results[direction] = (dut, alone, rate)
         still = path_of(lab, traveller.ns)
-    assert still == wan, f"the passenger's new flows left by {still}, not {wan}, after the measurement"
-    # The bench itself first: the link alone must carry close to its rate, or a verdict would be
-    # about the emulator, not the DUT (generous: 85 % of the rate, on a shared 2-core machine).
-    for direction, (_, alone, rate) in results.items():
-        assert alone.goodput_bps >= 0.85 * rate, f"{wan} {direction}: the sky link alone carried only {alone.goodput_bps / rate:.1%} of its rate"
     for direction, (dut, alone, rate) in results.items():
+        # The bench itself: the flows went by the WAN under test, and the link alone carried close
+        # to its rate, or a verdict would be about the emulator, not the DUT (generous: 85 % of the
+        # rate, on a shared 2-core machine).
+        preconditions = {f"the passenger's new flows still left by {wan} (they left by {still})": still == wan,
+                         f"the sky link alone carried >= 85 % of its rate ({alone.goodput_bps / rate:.1%})": alone.goodput_bps >= 0.85 * rate}
         req = "THR-1" if direction == "downlink" else "THR-2"
         ratio = dut.goodput_bps / alone.goodput_bps
         print(f"{wan} {direction}: through the DUT {dut.goodput_bps / 1e6:.2f} Mbit/s ({dut.goodput_bps / rate:.1%} of the "
@@ -93,4 +93,4 @@ def test_goodput_through_each_wan(lab: Lab, measure, servers: IperfServers, trav
         measure(req, dut.goodput_bps / best * 100, units="%", wan=wan, direction=direction,
                 link_rate_mbps=rate / 1e6, best_possible_mbps=round(best / 1e6, 3), rtt_ms=RTT_MS, goodput_mbps=round(dut.goodput_bps / 1e6, 3),
                 link_alone_mbps=round(alone.goodput_bps / 1e6, 3), dut_vs_link=round(ratio, 4),
-                streams=STREAMS, seconds=SECONDS, retransmits=dut.retransmits)
+                streams=STREAMS, seconds=SECONDS, retransmits=dut.retransmits, preconditions=preconditions)

@@ -61,7 +61,9 @@ def _active_link(replay, lab: Lab, window: Window) -> tuple[str, str]:  # type: 
     return link, active
 
 
-@pytest.mark.requirement("FO-1", "FO-2")
+# FO-2 is measured too where the window shows the WAN come back; only FO-1 is declared, since a
+# window that ends before the return (or an outage ridden through) rightly has no FO-2 to measure.
+@pytest.mark.requirement("FO-1")
 def test_failover_in_window(lab: Lab, dut: OnboardRouter, profile: DutProfile, replay, measure, window: Window,
                             traveller: Passenger) -> None:
     settle(lab, dut, traveller.ns)

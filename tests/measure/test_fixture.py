@@ -44,6 +44,11 @@ def test_declared_only():
 def test_body_fails_after_a_failed_measurement(measure):
     measure("POR-4", 2, units="count")
     assert False, "the body's own failure"
+
+@pytest.mark.requirement("OPS-1")
+def test_invalid_when_the_load_was_not_reached(measure):
+    m = measure("OPS-1", 0.2, units="s", preconditions={"passengers saturated the uplink": False, "the POS terminal answered": True})
+    assert m.verdict == "invalid"
 '''
 
 
@@ -56,7 +61,7 @@ def test_verdicts_outcomes_messages_and_store(pytester: pytest.Pytester) -> None
     results = pytester.path / "results"
     allure_dir = pytester.path / "allure"
     result = run(pytester, "--results-dir", str(results), "--alluredir", str(allure_dir))
-    result.assert_outcomes(passed=3, failed=3, errors=1)
+    result.assert_outcomes(passed=2, failed=5, errors=1)
     out = result.stdout.str()
 
     # the failing test: every measurement recorded, the body ran on, the message lists both failures
@@ -71,11 +76,23 @@ def test_verdicts_outcomes_messages_and_store(pytester: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(["*in Mbit/s (rate) but its limit is in s (time): they cannot be compared*"])
     result.stdout.fnmatch_lines(["*@pytest.mark.requirement names 'FO-11', not in the catalogue*"])
     result.stdout.fnmatch_lines(["*the body's own failure*", "*measurements that failed before this error:", "*POR-4 bypass attempts that got through: 2, required 0"])
-    result.stdout.fnmatch_lines(["*catalogue 1.1 (scenarios/requirements.yaml): 4 of 14 requirements covered; measurements: 2 pass, 1 marginal, 3 fail*"])
+    result.stdout.fnmatch_lines(["*catalogue 1.1 (scenarios/requirements.yaml): 5 of 14 requirements covered; "
+                                 "measurements: 2 pass, 1 marginal, 1 invalid, 3 fail*"])
+    # a value taken while the bench's own checks failed is kept, says why, and fails its test
+    result.stdout.fnmatch_lines(["*_ test_invalid_when_the_load_was_not_reached _*",
+                                 "OPS-1 POS transaction latency p95: 0.2 s, INVALID, not judged: did not hold: passengers saturated the uplink"])
+    # a declared requirement without a valid measurement fails its test
+    result.stdout.fnmatch_lines(["*_ test_declared_only _*",
+                                 "POR-4: declared by this test (@pytest.mark.requirement) but no valid measurement of it was recorded"])
 
     frame = load_measurements(results)
     by_test = frame.groupby(frame.test.str.split("::").str[-1]).size().to_dict()
-    assert by_test == {"test_passing": 1, "test_marginal": 1, "test_failing": 3, "test_body_fails_after_a_failed_measurement": 1}
+    assert by_test == {"test_passing": 1, "test_marginal": 1, "test_failing": 3, "test_body_fails_after_a_failed_measurement": 1,
+                       "test_invalid_when_the_load_was_not_reached": 1}
+    invalid = frame[frame.verdict == "invalid"].iloc[0]
+    assert invalid.invalid_reason == "did not hold: passengers saturated the uplink"
+    assert json.loads(invalid.context)["preconditions"] == {"passengers saturated the uplink": False, "the POS terminal answered": True}
+    assert frame[frame.verdict != "invalid"].invalid_reason.isna().all()
     failing = frame[frame.test.str.endswith("test_failing")].set_index("quantity")
     assert failing.loc["detection", "verdict"] == "fail" and failing.loc["switch", "verdict"] == "pass"
     assert failing.loc["goodput_ratio", "value"] == pytest.approx(91) and failing.loc["goodput_ratio", "recorded_units"] == "ratio"
@@ -104,16 +121,16 @@ def test_verdicts_outcomes_messages_and_store(pytester: pytest.Pytester) -> None
 
 def test_without_a_results_dir_measurements_stay_in_memory(pytester: pytest.Pytester) -> None:
     result = run(pytester, "-k", "passing or marginal")
-    result.assert_outcomes(passed=2, deselected=5)
+    result.assert_outcomes(passed=2, deselected=6)
     assert not list(pytester.path.rglob("*.parquet"))
-    result.stdout.fnmatch_lines(["*measurements: 1 pass, 1 marginal, 0 fail*"])
+    result.stdout.fnmatch_lines(["*measurements: 1 pass, 1 marginal, 0 invalid, 0 fail*"])
 
 
 def test_an_operators_catalogue_changes_the_verdict(pytester: pytest.Pytester) -> None:
     ops = pytester.path / "ops.yaml"
     ops.write_text("version: ops-3\nrequirements:\n  FO-3:\n    quantities:\n      restore:\n        limit: {max: 2}\n")
     result = run(pytester, "-k", "passing", "--requirements", str(ops))
-    result.assert_outcomes(failed=1, deselected=6)
+    result.assert_outcomes(failed=1, deselected=7)
     result.stdout.fnmatch_lines(["*FO-3 service restored after link return: 3 s > limit 2 s (+1 s, +50 %)*"])
     result.stdout.fnmatch_lines([f"*catalogue 1.1+ops-3 (scenarios/requirements.yaml, {ops})*"])
 

@@ -14,7 +14,7 @@ import pytest
 from bench.certification.equipment import EquipmentProblems, load_equipment
 from bench.certification.plan import PlanError, default_plan_path, load_plan, plan_node_ids
 from bench.measure.catalogue import default_catalogue
-from reports.certification import load_record
+from bench.certification.model import load_record
 from scenarios import SUITES
 from tests.conftest import skybench
 
@@ -108,8 +108,10 @@ def test_certify_writes_a_signed_record_that_verifies(certified: tuple[Path, Pat
     assert variance["FO-1"]["switch"]["n"] == 2 and variance["POR-2"]["cap_error"]["n"] == 2
     assert all(m.firmware == "0.1.0" for r in record.requirements for m in r.measurements)
     assert {a.path for a in record.attachments} >= {"attachments/equipment.yaml", "attachments/lab.yaml", "attachments/run/outcomes.jsonl"}
+    assert all([t.outcome for t in r.tests] == ["passed", "passed"] for r in record.requirements), [r.tests for r in record.requirements]
     ok = skybench("certify", "verify", str(record_dir), "--pubkey", str(pub))
     assert ok.returncode == 0 and "valid" in ok.stdout, ok.stdout + ok.stderr
+    assert f"the record's verdict: {record.overall_verdict()}" in ok.stdout
     print(output[-3000:])
 
 

@@ -98,3 +98,48 @@ def test_verify_window_of_a_real_recording(lab, capsys) -> None:
     assert abs(outage[0].start_error_s) < 0.2 and abs(outage[0].end_error_s) < 0.2
     assert abs(link.measured_loss - link.trace_loss) < 0.03
     assert not link.extra_outages
+
+
+def rated_trace() -> object:
+    """40 s on oneweb: 20/5 Mbit/s for 20 s, then 10/3 Mbit/s with 1 % loss each way, a 2 s outage
+    at 26 s; 15 ms each way throughout."""
+    rows = []
+    for t in range(41):
+        first = t < 20
+        for d in ("down", "up"):
+            rows.append({"t_s": float(t), "link": "oneweb", "direction": d, "delay_ms": 15.0, "loss": 0.0 if first else 0.01,
+                         "rate_bps": (20_000_000 if d == "down" else 5_000_000) if first else (10_000_000 if d == "down" else 3_000_000),
+                         "outage": 26 <= t < 28, "km": 100.0 + t})
+    return build_trace(pd.DataFrame(rows), META)
+
+
+def test_verify_judges_loss_and_rate(lab, capsys) -> None:
+    result = verify_trace(rated_trace(), lab=lab, name="rated", links={"oneweb": "oneweb"})
+    from rich.console import Console
+
+    Console(width=200).print(fidelity_table(result))
+    link = result.links["oneweb"]
+    goals = result.goals(link)
+    # loss: the lossy half and the outage, counted against the trace's expectation and its spread
+    assert link.expected_lost > 40 and goals["loss"], (link.lost, link.expected_lost, link.loss_tolerance)
+    # rate: only the lossless first half is judged, in both directions
+    assert {w.direction for w in link.rates} == {"down", "up"} and all(w.end_t <= 20.5 for w in link.rates)
+    assert goals["rate_down"] and goals["rate_up"], [(w.direction, round(w.ratio, 3)) for w in link.rates]
+    data = result.to_json()["links"]["oneweb"]
+    assert set(data["rate_ratio"]) == {"down", "up"} and data["goals"]["loss"]
+
+
+def test_loss_and_rate_goals_can_be_missed() -> None:
+    """The goals are judged, not printed: a link that lost nothing of a lossy trace, or gave more
+    than the trace's rate, misses them."""
+    from bench.traces.verify import FidelityResult, LinkFidelity, RateWindow
+
+    link = LinkFidelity(link="oneweb", wan="oneweb", base_rtt_ms=0.3, probes=2000, trace_median_ms=30, measured_median_ms=30,
+                        trace_p95_ms=31, measured_p95_ms=31, ks_distance=0.01, trace_loss=0.05, measured_loss=0.0,
+                        expected_lost=100.0, lost_sd=9.7, lost=0, outages=[], extra_outages=[],
+                        rates=[RateWindow("down", 5, 10, 10e6, 12e6), RateWindow("down", 10, 15, 10e6, 12e6)])
+    result = FidelityResult(trace="t", t0=0, t1=20, rate_hz=50, min_outage_s=1, links={"oneweb": link}, replay_p99_error_ms=1)
+    goals = result.goals(link)
+    assert not goals["loss"] and not goals["rate_down"] and "rate_up" not in goals and not result.passed
+    link.lost, link.rates = 95, [RateWindow("down", 5, 10, 10e6, 9.3e6)]
+    assert result.goals(link)["loss"] and result.goals(link)["rate_down"] and result.passed

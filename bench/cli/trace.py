@@ -262,6 +262,8 @@ def verify(
     min_outage_s: Annotated[float, typer.Option("--min-outage", help="outages at least this long must be seen")] = 1.0,
     plot_png: Annotated[Optional[Path], typer.Option("--plot", help="PNG to write (default: FILE-verify.png)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    check_rate: Annotated[bool, typer.Option("--rate-check/--no-rate-check",
+                                             help="where the trace has rates, replay once more per direction under a TCP flow and judge the rate")] = True,
 ) -> None:
     """Replay at speed 1 on a fresh lab while probing, and compare with the trace (exit 1 if a goal is missed)."""
     from bench.lab.lab import Lab
@@ -279,7 +281,8 @@ def verify(
     with Lab(config) as the_lab:
         if as_json:
             result = verify_trace(trace, lab=the_lab, name=str(file), from_=from_, to=to, km=km,
-                                  links=parse_link_map(map_ or []), rate_hz=rate_hz, min_outage_s=min_outage_s)
+                                  links=parse_link_map(map_ or []), rate_hz=rate_hz, min_outage_s=min_outage_s,
+                                  check_rate=check_rate)
         else:
             with Progress(TextColumn("[bold]{task.fields[clock]}"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"),
                           TimeRemainingColumn(), console=console) as progress:
@@ -290,7 +293,8 @@ def verify(
                     progress.update(task, completed=t - plan.t0, clock=f"trace {fmt_trace_time(t)}")
 
                 result = verify_trace(trace, lab=the_lab, name=str(file), from_=from_, to=to, km=km,
-                                      links=parse_link_map(map_ or []), rate_hz=rate_hz, min_outage_s=min_outage_s, progress=show)
+                                      links=parse_link_map(map_ or []), rate_hz=rate_hz, min_outage_s=min_outage_s, progress=show,
+                                      check_rate=check_rate)
     plot_fidelity(result, png)
     if as_json:
         print(json.dumps({**result.to_json(), "plot": str(png)}, indent=2))

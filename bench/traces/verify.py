@@ -337,8 +337,9 @@ def verify_trace(trace: Trace, *, lab: Any = None, name: str = "trace", from_: f
                  to: float | str | None = None, km: tuple[float, float] | str | None = None,
                  links: dict[str, str | None] | None = None, rate_hz: float = 50.0,
                  min_outage_s: float = GOAL_MIN_OUTAGE_S, log_dir: Path | None = None,
-                 progress: Any = None) -> FidelityResult:
-    """Replay `trace` (or a window) at speed 1 on `lab` (a fresh embedded lab when None) and compare."""
+                 progress: Any = None, check_rate: bool = True) -> FidelityResult:
+    """Replay `trace` (or a window) at speed 1 on `lab` (a fresh embedded lab when None) and compare;
+    `check_rate`: also replay it per direction under a TCP flow where it has rates (item 6)."""
     if rate_hz < 10:
         raise BenchError(f"probe rate {rate_hz:g} Hz is below 10 Hz", where="verify", fix="probe at 10 Hz or more")
     plan = plan_replay(trace, speed=1.0, from_=from_, to=to, km=km, name=name)  # validated before the lab starts
@@ -346,12 +347,12 @@ def verify_trace(trace: Trace, *, lab: Any = None, name: str = "trace", from_: f
         from bench.lab.lab import Lab
 
         with Lab() as fresh:
-            return _verify_on(fresh, plan, links, rate_hz, min_outage_s, log_dir, progress)
-    return _verify_on(lab, plan, links, rate_hz, min_outage_s, log_dir, progress)
+            return _verify_on(fresh, plan, links, rate_hz, min_outage_s, log_dir, progress, check_rate)
+    return _verify_on(lab, plan, links, rate_hz, min_outage_s, log_dir, progress, check_rate)
 
 
 def _verify_on(lab: Any, plan: ReplayPlan, links: dict[str, str | None] | None, rate_hz: float, min_outage_s: float,
-               log_dir: Path | None, progress: Any) -> FidelityResult:
+               log_dir: Path | None, progress: Any, check_rate: bool) -> FidelityResult:
     target = lab_target(lab, plan, links)
     wans = {w.name: w for w in lab.plan.wans}
     mapped = {link: target.wan_of(link) for link in plan.links if target.wan_of(link)}
@@ -377,7 +378,7 @@ def _verify_on(lab: Any, plan: ReplayPlan, links: dict[str, str | None] | None, 
         result_links = {link: compare(plan, link, wan, probers[link].samples(), replay, base[link],
                                       min_outage_s=min_outage_s) for link, wan in mapped.items()}
         errors = np.array([a.error_s * 1000.0 for a in replay.applied])
-        rated = {link: wan for link, wan in mapped.items() if has_rates(plan, link)}
+        rated = {link: wan for link, wan in mapped.items() if check_rate and has_rates(plan, link)}
         for direction in ("down", "up") if rated else ():
             for link, windows in _rate_pass(lab, plan, target, rated, wans, direction, progress).items():
                 result_links[link].rates += windows

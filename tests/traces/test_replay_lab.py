@@ -85,7 +85,8 @@ def test_fixture_waits_for_km(replay, lab) -> None:
 def test_verify_window_of_a_real_recording(lab, capsys) -> None:
     trace = import_trace("starlink-dish", FJORD_2025)
     # 50 s holding the recording's outage (00:02:45.6, 0.999 s long) and its lossy seconds
-    result = verify_trace(trace, lab=lab, name="fjordlink-2025-01-30", from_=150, to=200, min_outage_s=0.9)
+    result = verify_trace(trace, lab=lab, name="fjordlink-2025-01-30", from_=150, to=200, min_outage_s=0.9,
+                          check_rate=False)  # its rates are a calibrated default: test_verify_judges_loss_and_rate judges rates
     from rich.console import Console
 
     Console(width=180).print(fidelity_table(result))  # the figures, with the strict goals, in the log

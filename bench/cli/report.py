@@ -94,13 +94,14 @@ def html(
     no_history: Annotated[bool, typer.Option("--no-history", help="do not use or extend the results root's Allure history")] = False,
 ) -> None:
     """Build the run's HTML report with Allure Report 3 (history kept in the results root)."""
-    from reports.html import build_html, latest_run
+    from reports.html import ALLURE_HOME, build_html, latest_run
 
-    run_dir = run_dir or latest_run(_results_root(results))
+    # Resolved here: Allure runs in a directory of its own, where a relative path means nothing.
+    run_dir = (run_dir or latest_run(_results_root(results))).resolve()
     with console.status(f"building the report of {run_dir.name} (Allure Report 3)"):
-        report = build_html(run_dir, output=output, history=not no_history)
+        report = build_html(run_dir, output=output.resolve() if output else None, history=not no_history)
     console.print(f"report: {report / 'index.html'}  (views: awesome/, dashboard/, classic/)")
-    console.print(f"open it with: npx --prefix reports/allure allure open {report}  (or serve the directory over HTTP)")
+    console.print(f"open it with: npx --prefix {ALLURE_HOME} allure open {report}  (or serve the directory over HTTP)")
 
 
 @report_app.command("certification")

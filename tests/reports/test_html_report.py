@@ -75,3 +75,18 @@ def test_report_opens_in_chromium(three_runs: list[Path], tmp_path: Path) -> Non
     assert len(labels) == 3 and labels[-1] == "Latest", chart
     for name in ("1-suites.png", "2-failed-test-with-plot.png", "3-trend.png"):
         assert (shots / name).stat().st_size > 10_000
+
+
+def test_the_printed_command_works_with_a_relative_path(three_runs: list[Path]) -> None:
+    """`skybench run` prints `skybench report html results/<run>`; run as printed, from that
+    directory, the relative path reaches Allure (which runs elsewhere) resolved."""
+    import subprocess
+    import sys
+
+    base = three_runs[0].parent.parent
+    relative = three_runs[1].relative_to(base)
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "report", "html", str(relative), "--no-history"], cwd=base,
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (three_runs[1] / "allure-report" / "index.html").exists()
+    assert f"--prefix {REPO / 'reports' / 'allure'}" in " ".join(proc.stdout.split())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["OUTCOMES_FILE", "SESSION_FILE", "SessionState", "TestOutcome", "read_session", "test_outcomes"]
+__all__ = ["OUTCOMES_FILE", "SESSION_FILE", "SessionState", "TestOutcome", "outcomes_of", "read_session"]
 
 OUTCOMES_FILE = "outcomes.jsonl"
 SESSION_FILE = "session.json"
@@ -57,7 +57,7 @@ def read_session(run_dir: Path) -> SessionState | None:
                         stopped_by=state.get("stopped_by"), exit_status=state.get("exit_status"))
 
 
-def test_outcomes(run_dir: Path) -> dict[str, TestOutcome]:
+def outcomes_of(run_dir: Path) -> dict[str, TestOutcome]:
     """Node id -> its outcome: every collected test (not run if nothing was heard of it) and any
     test heard of that was not collected (a run without session.json)."""
     heard: dict[str, list[dict]] = {}

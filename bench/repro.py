@@ -21,7 +21,7 @@ import numpy as np
 from bench.errors import BenchError
 from bench.measure.store import load_measurements
 from bench.measure.verdict import SEVERITY
-from bench.outcomes import test_outcomes
+from bench.outcomes import outcomes_of
 from bench.pytestrun import run_pytest
 from bench.traces.replay import fmt_trace_time, parse_trace_time
 from bench.traces.schema import Trace
@@ -129,7 +129,7 @@ class ReproReport:
 def run_once(i: int, run_dir: Path, argv: list[str], requirement: str | None, echo: Callable[[str], None]) -> RunResult:
     child = run_pytest(argv + ["--results-dir", str(run_dir), "--junitxml", str(run_dir / "junit.xml")], run_dir=run_dir, echo=echo)
     rc = child.exit_status
-    outcomes = list(test_outcomes(run_dir).values())
+    outcomes = list(outcomes_of(run_dir).values())
     failed = [o for o in outcomes if o.outcome in ("failed", "error")]
     outcome = ("error" if any(o.outcome == "error" for o in failed) else "failed") if failed else (
         "passed" if any(o.outcome == "passed" for o in outcomes) or (rc == 0 and outcomes == []) else

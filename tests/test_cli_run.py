@@ -10,7 +10,7 @@ import pytest
 
 from bench.measure.catalogue import default_catalogue
 from bench.measure.store import load_measurements
-from bench.outcomes import test_outcomes
+from bench.outcomes import outcomes_of
 from tests.conftest import skybench
 from tests.hostsnap import HostSnapshot
 
@@ -28,7 +28,7 @@ def test_the_complete_nightly_on_the_embedded_lab(tmp_path: Path, untouched_host
     bad = frame[frame.verdict.isin(["fail", "invalid"])]
     assert bad.empty, "\n".join(bad.message)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr
-    outcomes = test_outcomes(run_dir)
+    outcomes = outcomes_of(run_dir)
     session = json.loads((run_dir / "session.json").read_text())
     assert session["status"] == "finished" and len(outcomes) == len(session["collected"]) >= 25
     not_passed = {node: o.outcome for node, o in outcomes.items() if o.outcome != "passed"}

@@ -22,7 +22,7 @@ from bench.lab.model import LabConfig
 from bench.measure.measurement import Measurement
 from bench.measure.store import load_measurements
 from bench.measure.verdict import worst
-from bench.outcomes import test_outcomes
+from bench.outcomes import outcomes_of
 
 ATTACHMENTS = "attachments"
 VARIANCE_FILE = "variance.json"
@@ -51,7 +51,7 @@ def spread(values: list[float]) -> dict[str, float | int]:
 def plan_test_outcomes(plan: CertificationPlan, run_dir: Path, repeat: int) -> dict[str, list[PlanTestOutcome]]:
     """Requirement id -> what became of each run of its test: one per repeat, `not run` for those
     the run never got to (it was stopped, died, or never collected them)."""
-    outcomes = list(test_outcomes(run_dir).values())
+    outcomes = list(outcomes_of(run_dir).values())
     out: dict[str, list[PlanTestOutcome]] = {}
     for req in plan.requirements:
         mine = [PlanTestOutcome(test=o.test, outcome=o.outcome, message=o.message[:500])

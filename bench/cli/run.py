@@ -16,7 +16,7 @@ from rich.table import Table
 from bench.cli import app, console
 from bench.errors import BenchError
 from bench.lab.labfile import load_lab
-from bench.outcomes import test_outcomes
+from bench.outcomes import outcomes_of
 from bench.pytestrun import run_pytest
 from reports.progress import LiveStatus
 from reports.summary import measurements_table
@@ -84,7 +84,7 @@ def run(
 
 def _ran(run_dir: Path) -> str:
     """'12 of 25 tests ran' (whatever the run got to write)."""
-    outcomes = test_outcomes(run_dir).values()
+    outcomes = outcomes_of(run_dir).values()
     ran = sum(o.outcome != "not run" for o in outcomes)
     return f"{ran} of {len(outcomes)} tests ran"
 

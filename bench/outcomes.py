@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["OUTCOMES_FILE", "SESSION_FILE", "SessionState", "TestOutcome", "outcomes_of", "read_session"]
+__all__ = ["OUTCOMES_FILE", "SESSION_FILE", "TestOutcome", "outcomes_of"]
 
 OUTCOMES_FILE = "outcomes.jsonl"
 SESSION_FILE = "session.json"
@@ -36,27 +36,6 @@ class TestOutcome:
         return self.test.split("::")[-1].split("[")[0]
 
 
-@dataclass(frozen=True)
-class SessionState:
-    collected: tuple[str, ...]
-    status: str  # running (or died) / finished / interrupted
-    stopped_by: str | None = None
-    exit_status: int | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.status == "finished"
-
-
-def read_session(run_dir: Path) -> SessionState | None:
-    path = run_dir / SESSION_FILE
-    if not path.exists():
-        return None
-    state = json.loads(path.read_text())
-    return SessionState(collected=tuple(state.get("collected", [])), status=state.get("status", "running"),
-                        stopped_by=state.get("stopped_by"), exit_status=state.get("exit_status"))
-
-
 def outcomes_of(run_dir: Path) -> dict[str, TestOutcome]:
     """Node id -> its outcome: every collected test (not run if nothing was heard of it) and any
     test heard of that was not collected (a run without session.json)."""
@@ -67,8 +46,8 @@ def outcomes_of(run_dir: Path) -> dict[str, TestOutcome]:
             if line.strip():
                 record = json.loads(line)
                 heard.setdefault(record["test"], []).append(record)
-    session = read_session(run_dir)
-    nodes = list(session.collected) if session is not None else []
+    session = run_dir / SESSION_FILE
+    nodes = list(json.loads(session.read_text()).get("collected", [])) if session.exists() else []
     nodes += [n for n in heard if n not in nodes]
     return {node: _outcome_of(node, heard.get(node, [])) for node in nodes}
 

@@ -23,6 +23,7 @@ import allure
 
 log = logging.getLogger("skybench.steps")
 
+STEPS_FILE = "steps.jsonl"  # the step log's name in a run's results directory
 SECRET_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -28,10 +28,10 @@ from rich.text import Text
 
 from bench.measure.measurement import clock_text
 from bench.outcomes import OUTCOMES_FILE
+from bench.steps import STEPS_FILE
 from reports.live import LiveState, read_live
 
 PLAIN_EVERY_S = 30.0
-STEPS_FILE = "steps.jsonl"
 
 
 def status_renderable(state: LiveState | None, *, started: float, now: float | None = None) -> RenderableType:

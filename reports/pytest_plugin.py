@@ -26,6 +26,7 @@ import allure
 import pytest
 
 from bench.errors import BenchError
+from bench.steps import STEPS_FILE
 from reports import allure_files, evidence
 from reports.capture import DutCapture, RingCapture
 from reports.live import live_path, live_update, read_live, replays_since, set_live_dir
@@ -262,7 +263,7 @@ def _attach_evidence(item: pytest.Item) -> None:
     since = item.stash.get(ITEM_START, time.time())
     until = time.time()
     # Attachments at the test body's top level: shown on the test's page, not folded in a step.
-    steps_file = state.results_dir / "steps.jsonl" if state.results_dir else None
+    steps_file = state.results_dir / STEPS_FILE if state.results_dir else None
     _guarded("steps excerpt", lambda: evidence.attach_steps(steps_file, since, until))
     measurements = _item_measurements(item)
     replay = _replay_of(item)

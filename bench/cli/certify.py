@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bench.certification.model import CertificationRecord
+from bench.certification.model import CertificationRecord, SignatureStatus, load_record
 from bench.cli import app, console
 from bench.measure.verdict import VERDICT_STYLE
 from bench.errors import BenchError
@@ -50,7 +50,6 @@ def certify(
     from bench.certification.signing import ALGORITHM, key_id, load_private_key, sign_record_dir, signing_key_path
     from bench.lab.labfile import load_lab
     from bench.measure.catalogue import default_catalogue
-    from bench.certification.model import SignatureStatus
 
     # Everything that can be wrong with the input is found before the lab is built.
     profile = load_equipment(equipment)
@@ -131,7 +130,6 @@ def verify(
 ) -> None:
     """Check the signature and every file of a record; exit 1 naming what changed."""
     from bench.certification.signing import RECORD, load_public_key, verify_record_dir
-    from bench.certification.model import load_record
 
     result = verify_record_dir(record_dir, load_public_key(pubkey) if pubkey else None)
     record = None

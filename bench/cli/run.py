@@ -16,7 +16,7 @@ from rich.table import Table
 from bench.cli import app, console
 from bench.errors import BenchError
 from bench.lab.labfile import load_lab
-from bench.outcomes import outcomes_of
+from bench.outcomes import OUTCOMES_FILE, outcomes_of
 from bench.pytestrun import run_pytest
 from reports.progress import LiveStatus
 from reports.summary import measurements_table
@@ -101,7 +101,7 @@ def _print_coverage(suite: Suite) -> None:
 
 def _print_outcomes(run_dir: Path) -> None:
     """Summarise outcomes.jsonl (written as tests finish, so this works for a partial run too)."""
-    path = run_dir / "outcomes.jsonl"
+    path = run_dir / OUTCOMES_FILE
     records = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     table = Table(title="results")
     table.add_column("test")

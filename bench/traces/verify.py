@@ -302,16 +302,17 @@ def compare(plan: ReplayPlan, link: str, wan: str, samples: list[ProbeSample], r
     )
 
 
+def _loss_series(plan: ReplayPlan, link: str, direction: str) -> tuple[np.ndarray, np.ndarray]:
+    """The trace's loss on one link and direction from each step's time on (an outage: 1)."""
+    steps = [s for s in plan.steps if s.link == link and s.direction == direction]
+    return np.array([s.trace_t for s in steps]), np.array([1.0 if s.impairment.outage else s.values["loss"] for s in steps])
+
+
 def _expected_loss(plan: ReplayPlan, link: str, send_t: np.ndarray) -> np.ndarray:
     """Per-probe probability the trace loses it: outage, else 1 - (1 - loss_up)(1 - loss_down)."""
-    def series(direction: str) -> tuple[np.ndarray, np.ndarray]:
-        steps = [s for s in plan.steps if s.link == link and s.direction == direction]
-        return np.array([s.trace_t for s in steps]), np.array([1.0 if s.impairment.outage else s.values["loss"]
-                                                                for s in steps])
-
     total = np.ones(len(send_t))
     for direction in ("up", "down"):
-        times, loss = series(direction)
+        times, loss = _loss_series(plan, link, direction)
         if len(times):
             total *= 1.0 - loss[np.clip(np.searchsorted(times, send_t, side="right") - 1, 0, None)]
     return 1.0 - total
@@ -404,13 +405,13 @@ def has_rates(plan: ReplayPlan, link: str) -> bool:
     return any(s.link == link and s.impairment.rate_bps for s in plan.steps)
 
 
-def _lossy(plan: ReplayPlan, link: str, t_a: float, t_b: float) -> bool:
-    """The trace gives `link` loss at some time in [t_a, t_b] (either direction)."""
-    for direction in ("up", "down"):
-        steps = sorted((s for s in plan.steps if s.link == link and s.direction == direction), key=lambda s: s.trace_t)
-        active = [s for i, s in enumerate(steps)
-                  if s.trace_t < t_b and (i + 1 == len(steps) or steps[i + 1].trace_t > t_a)]
-        if any(s.values.get("loss", 0.0) > 0 for s in active):
+def _lossy(series: list[tuple[np.ndarray, np.ndarray]], t_a: float, t_b: float) -> bool:
+    """The trace loses something (loss or outage) at some time in [t_a, t_b] in either direction
+    (`series`: `_loss_series` of each)."""
+    for times, loss in series:
+        first = max(int(np.searchsorted(times, t_a, side="right")) - 1, 0)
+        last = int(np.searchsorted(times, t_b, side="left"))
+        if np.any(loss[first:last] > 0):
             return True
     return False
 
@@ -462,6 +463,7 @@ def _rate_pass(lab: Any, plan: ReplayPlan, target: Any, links: dict[str, str], w
     for link, (launched, result) in results.items():
         origin = replay.trace_time(launched)
         spans = [(o.start_t, o.end_t) for o in plan.outages() if o.link == link]
+        loss_series = [_loss_series(plan, link, d) for d in ("up", "down")]
         groups: dict[int, list[dict[str, float]]] = {}
         for interval in result.raw.get("intervals", []):
             part = interval["sum"]
@@ -472,7 +474,7 @@ def _rate_pass(lab: Any, plan: ReplayPlan, target: Any, links: dict[str, str], w
             t_a, t_b = origin + start, origin + end
             if index == 0 or end - start < 0.8 * RATE_WINDOW_S or any(a < t_b and b > t_a for a, b in spans):
                 continue  # slow start, a cut-off window, or an outage (no rate to compare)
-            if _lossy(plan, link, t_a, t_b):
+            if _lossy(loss_series, t_a, t_b):
                 continue  # TCP cannot fill a lossy link: that says nothing about the emulator's rate
             trace_bps = emulated_rate_bps(plan, link, direction, t_a, t_b)
             if not 0 < trace_bps < float("inf"):
